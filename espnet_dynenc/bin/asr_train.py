@@ -1,0 +1,17 @@
+"""ESPnet's ASR training with this package's classes registered.
+
+Takes exactly ``espnet2.bin.asr_train``'s options::
+
+    python -m espnet_dynenc.bin.asr_train --config conf/train.yaml ...
+
+Workers that multi-GPU training spawns re-import this module as their main module,
+so they register the classes too.
+"""
+from espnet_dynenc.registration import load_asr_task
+
+load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
+
+from espnet2.bin.asr_train import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()

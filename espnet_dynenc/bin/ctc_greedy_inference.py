@@ -1,0 +1,197 @@
+"""Decode a data set with batched greedy CTC, for several subnet sizes in one run.
+
+The features and the subsampling frontend run once per batch; every requested size then
+runs its own blocks and CTC head. For each size S it writes ESPnet's files::
+
+    <output_dir>/<S>/text, token, token_int, score     (lines "<utt> <value>")
+    <output_dir>/<S>/decode_stats.yaml                 (rtf, parameters, flops_per_second, ...)
+
+The real-time factor of a size counts the shared frontend plus that size's own blocks,
+head and search: what a deployment of that size alone would spend. Outputs are written
+under temporary names and renamed when the whole set is decoded.
+"""
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import yaml
+
+from espnet_dynenc.registration import load_asr_task
+
+load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
+
+from espnet2.tasks.asr import ASRTask
+from espnet2.text.build_tokenizer import build_tokenizer
+from espnet2.text.token_id_converter import TokenIDConverter
+from espnet2.utils.types import str2triple_str, str_or_none
+
+from espnet_dynenc.analysis.complexity import subnet_complexity
+from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode
+from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel, SubnetPass
+
+OUTPUT_FILES = ("text", "token", "token_int", "score")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--asr_train_config", required=True, help="config.yaml of the trained model")
+    parser.add_argument("--asr_model_file", required=True, help="model parameters (.pth)")
+    parser.add_argument("--data_path_and_name_and_type", type=str2triple_str, action="append", required=True,
+                        help="e.g. dump/raw/test/wav.scp,speech,sound (repeatable)")
+    parser.add_argument("--key_file", type=str_or_none, default=None, help="decode only these utterances")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--subnets", type=str, default="",
+                        help='sizes to decode, e.g. "16 32 48" (default: every size of the model)')
+    parser.add_argument("--skip_blocks", type=int, nargs="*", default=[],
+                        help="0-based encoder blocks removed at run time (all sizes)")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--ngpu", type=int, default=0)
+    parser.add_argument("--dtype", default="float32", choices=["float16", "bfloat16", "float32", "float64"])
+    parser.add_argument("--num_workers", type=int, default=1)
+    parser.add_argument("--fs", type=int, default=16000, help="sampling rate of the audio (for the RTF)")
+    parser.add_argument("--flops_reference_seconds", type=float, default=10.0,
+                        help="utterance duration at which FLOPs per second are counted")
+    parser.add_argument("--log_level", default="INFO", choices=["ERROR", "WARNING", "INFO", "DEBUG"])
+    return parser
+
+
+def parse_sizes(text: str, model: ESPnetSupernetCTCModel) -> List[int]:
+    """``"16 32"`` or ``"16,32"`` -> [16, 32]; empty -> every size; unknown size -> ValueError."""
+    if not text.strip():
+        return list(model.subnet_sizes)
+    try:
+        sizes = [int(tok) for tok in text.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"--subnets: '{text}' is not a list of integers") from None
+    for size in sizes:
+        if size not in model.subnet_sizes:
+            raise ValueError(f"--subnets: {size} is not one of this model's sizes {model.subnet_sizes}")
+    return sizes
+
+
+def build_text_converter(train_args):
+    token_type = getattr(train_args, "token_type", None)
+    bpemodel = getattr(train_args, "bpemodel", None)
+    if token_type is None or (token_type == "bpe" and bpemodel is None):
+        return None
+    if token_type == "bpe":
+        return build_tokenizer(token_type=token_type, bpemodel=bpemodel)
+    return build_tokenizer(token_type=token_type)
+
+
+class SubnetWriter:
+    """Collects one size's results and writes them atomically at the end."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.lines: Dict[str, List[str]] = {name: [] for name in OUTPUT_FILES}
+        self.seconds = 0.0
+        self.audio_seconds = 0.0
+
+    def add(self, key: str, token_ids: Sequence[int], tokens: Sequence[str], text: str, score: float) -> None:
+        self.lines["token_int"].append(f"{key} {' '.join(map(str, token_ids))}".rstrip())
+        self.lines["token"].append(f"{key} {' '.join(tokens)}".rstrip())
+        self.lines["text"].append(f"{key} {text}".rstrip())
+        self.lines["score"].append(f"{key} {score:.4f}")
+
+    def finish(self, stats: dict) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "decode_stats.yaml").unlink(missing_ok=True)
+        for name, lines in self.lines.items():
+            tmp = self.out_dir / f".{name}.tmp"
+            tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            os.replace(tmp, self.out_dir / name)
+        # Written last: its presence marks a finished size.
+        tmp = self.out_dir / ".decode_stats.yaml.tmp"
+        tmp.write_text(yaml.safe_dump(stats, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, self.out_dir / "decode_stats.yaml")
+
+
+@torch.no_grad()
+def decode(args: argparse.Namespace) -> None:
+    for path in (args.asr_train_config, args.asr_model_file):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"ctc_greedy_inference: no such file: {path}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {args.batch_size}")
+    device = "cuda" if args.ngpu > 0 else "cpu"
+    model, train_args = ASRTask.build_model_from_file(args.asr_train_config, args.asr_model_file, device)
+    if not isinstance(model, ESPnetSupernetCTCModel):
+        raise ValueError(f"{args.asr_train_config}: model is {type(model).__name__}, expected model: supernet_ctc")
+    model.to(dtype=getattr(torch, args.dtype)).eval()
+    sizes = parse_sizes(args.subnets, model)
+    skip_blocks = tuple(args.skip_blocks)
+    tokenizer = build_text_converter(train_args)
+    converter = TokenIDConverter(token_list=model.token_list)
+    blank_id = model.blank_id
+    loader = ASRTask.build_streaming_iterator(
+        args.data_path_and_name_and_type,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        key_file=args.key_file,
+        num_workers=args.num_workers,
+        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
+        collate_fn=ASRTask.build_collate_fn(train_args, False),
+        allow_variable_data_keys=False,
+        inference=True,
+    )
+    out_root = Path(args.output_dir)
+    writers = {size: SubnetWriter(out_root / str(size)) for size in sizes}
+    frontend_seconds = 0.0
+    audio_seconds = 0.0
+    num_utts = 0
+    for keys, batch in loader:
+        speech = batch["speech"].to(device, dtype=getattr(torch, args.dtype))
+        lengths = batch["speech_lengths"].to(device)
+        audio_seconds += float(lengths.sum()) / args.fs
+        num_utts += len(keys)
+        start = time.perf_counter()
+        embedded = model.embed(speech, lengths)
+        frontend_seconds += time.perf_counter() - start
+        for size in sizes:
+            start = time.perf_counter()
+            subnet = SubnetPass(size, model.mask_for(size), 1.0)
+            out, _, out_lens = model.encode_subnet(embedded, subnet, skip_blocks)
+            hyps = greedy_ctc_decode(model.ctc_for(size).log_softmax(out), out_lens, blank_id)
+            writers[size].seconds += time.perf_counter() - start
+            for key, hyp in zip(keys, hyps):
+                tokens = converter.ids2tokens(hyp.token_ids)
+                text = tokenizer.tokens2text(tokens) if tokenizer is not None else " ".join(tokens)
+                writers[size].add(key, hyp.token_ids, tokens, text, hyp.score)
+        logging.info("decoded %d utterances (%.1f s of audio)", num_utts, audio_seconds)
+    for size in sizes:
+        complexity = subnet_complexity(model, size, args.flops_reference_seconds, args.fs, skip_blocks)
+        decode_seconds = frontend_seconds + writers[size].seconds
+        writers[size].finish({
+            "subnet": size,
+            "skip_blocks": list(skip_blocks),
+            "num_utterances": num_utts,
+            "audio_seconds": round(audio_seconds, 3),
+            "decode_seconds": round(decode_seconds, 4),
+            "rtf": round(decode_seconds / audio_seconds, 6) if audio_seconds > 0 else None,
+            "parameters": complexity.parameters,
+            "flops_per_second": complexity.flops_per_second,
+        })
+        logging.info("subnet %d: %d utterances, RTF %.4f", size, num_utts, decode_seconds / max(audio_seconds, 1e-9))
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    args = get_parser().parse_args(cmd)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    try:
+        decode(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"ctc_greedy_inference: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Decoding: batched greedy CTC for every subnet size in one pass over the data."""

@@ -1,0 +1,1 @@
+"""ESPnet model classes built on the ``dynamic_conformer`` encoder."""

@@ -1,0 +1,288 @@
+"""``supernet_ctc``: a CTC model training several nested subnets of one encoder jointly.
+
+Every subnet size has its own CTC output layer (or all share one); the encoder and its
+frontend are shared. Features, SpecAugment, normalisation and the subsampling frontend
+run once per batch and feed every subnet of the update.
+
+``self.ctc`` is the head of the *active* subnet (the supernet unless
+:meth:`select_subnet` chose another), so ESPnet code that reads ``model.ctc``, such as
+``Speech2Text``'s CTC scorer, decodes the selected subnet unchanged. The supernet's head
+keeps ESPnet's parameter names (``ctc.ctc_lo.*``), so a stock ESPnet CTC checkpoint loads.
+"""
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Collection, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from espnet2.asr.ctc import CTC
+from espnet2.asr.espnet_model import ESPnetASRModel
+from espnet2.torch_utils.device_funcs import force_gatherable
+from typeguard import typechecked
+
+from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
+from espnet_dynenc.model.subnets import MaskSpec, build_subnet_masks
+
+
+@dataclass
+class SubnetPass:
+    """One subnet evaluated in an update: which units, how they are scaled, its loss weight."""
+
+    size: int
+    mask: Tuple[bool, ...]
+    loss_weight: float
+    unit_gates: Optional[torch.Tensor] = None
+    unit_drop_rates: Optional[Sequence[float]] = None
+
+
+@dataclass
+class _InferenceSelection:
+    size: Optional[int] = None
+    skip_blocks: Tuple[int, ...] = ()
+
+
+# What inference entry points ask for before ESPnet builds the model from its config.
+_DEFAULT_INFERENCE = _InferenceSelection()
+
+
+def set_default_inference_subnet(size: Optional[int], skip_blocks: Collection[int] = ()) -> None:
+    """Make models built from now on in this process start with this subnet selected.
+
+    ``Speech2Text`` builds the model from ``config.yaml`` and offers no way to pass model
+    arguments; ``espnet_dynenc.bin.asr_inference`` calls this with its ``--subnet`` option.
+    """
+    _DEFAULT_INFERENCE.size = None if size is None else int(size)
+    _DEFAULT_INFERENCE.skip_blocks = tuple(int(b) for b in skip_blocks)
+
+
+class ESPnetSupernetCTCModel(ESPnetASRModel):
+    """CTC model over a ``dynamic_conformer`` supernet and its nested subnets.
+
+    Args (besides ``ESPnetASRModel``'s; ``ctc_weight`` must stay 1.0):
+        subnet_sizes: increasing unit counts, the last one the whole encoder
+            (default: the supernet alone).
+        subnet_masks: one mask per size (a 0/1 string, spaces ignored, or a 0/1 list);
+            default: the first k units.
+        supernet_loss_weight: weight of the largest subnet's CTC loss.
+        subnet_loss_weight: weight of every other subnet's CTC loss.
+        share_ctc_head: one CTC output layer for all sizes instead of one per size.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        vocab_size: int,
+        token_list: Union[Tuple[str, ...], List[str]],
+        frontend,
+        specaug,
+        normalize,
+        preencoder,
+        encoder: DynamicConformerEncoder,
+        postencoder,
+        decoder,
+        ctc: CTC,
+        joint_network,
+        ctc_weight: float = 1.0,
+        subnet_sizes: Optional[List[int]] = None,
+        subnet_masks: Optional[List[Union[str, List[int]]]] = None,
+        supernet_loss_weight: float = 1.0,
+        subnet_loss_weight: float = 0.3,
+        share_ctc_head: bool = False,
+        **kwargs,
+    ):
+        if not isinstance(encoder, DynamicConformerEncoder):
+            raise ValueError(f"model supernet_ctc needs encoder: dynamic_conformer, got {type(encoder).__name__}")
+        if ctc_weight != 1.0 or joint_network is not None:
+            raise ValueError(f"model supernet_ctc is CTC-only: set ctc_weight: 1.0 (got {ctc_weight}) and no transducer")
+        if decoder is not None:
+            logging.warning("model supernet_ctc is CTC-only: the %s decoder is not used", type(decoder).__name__)
+            decoder = None
+        if postencoder is not None:
+            raise ValueError("model supernet_ctc does not support a postencoder")
+        super().__init__(
+            vocab_size=vocab_size, token_list=token_list, frontend=frontend, specaug=specaug,
+            normalize=normalize, preencoder=preencoder, encoder=encoder, postencoder=postencoder,
+            decoder=decoder, ctc=ctc, joint_network=joint_network, ctc_weight=ctc_weight, **kwargs,
+        )
+        self.register_buffer("subnet_masks", build_subnet_masks(subnet_sizes, subnet_masks, encoder.num_units))
+        self.subnet_sizes: List[int] = [int(m.sum()) for m in self.subnet_masks]
+        self.supernet_loss_weight = supernet_loss_weight
+        self.subnet_loss_weight = subnet_loss_weight
+        self.share_ctc_head = share_ctc_head
+        self.subnet_ctcs = torch.nn.ModuleDict()
+        if not share_ctc_head:
+            for size in self.subnet_sizes[:-1]:
+                head = copy.deepcopy(ctc)
+                head.ctc_lo.reset_parameters()
+                self.subnet_ctcs[str(size)] = head
+        self._active_size: Optional[int] = None
+        self._active_skip_blocks: Tuple[int, ...] = ()
+        self.select_subnet(_DEFAULT_INFERENCE.size, _DEFAULT_INFERENCE.skip_blocks)
+
+    # ------------------------------------------------------------------ subnets
+    @property
+    def ctc(self) -> CTC:
+        return self.ctc_for(getattr(self, "_active_size", None))
+
+    @ctc.setter
+    def ctc(self, value: CTC) -> None:
+        # nn.Module registers a module assigned to ``self.ctc`` itself; this setter only
+        # sees non-module values, which a CTC-only model never has.
+        raise ValueError(f"model supernet_ctc needs a CTC head, got {value!r}")
+
+    @property
+    def supernet_size(self) -> int:
+        return self.subnet_sizes[-1]
+
+    def ctc_for(self, size: Optional[int]) -> CTC:
+        """The CTC output layer of subnet ``size`` (None: the supernet)."""
+        subnet_ctcs = self._modules.get("subnet_ctcs")
+        if size is None or subnet_ctcs is None or str(size) not in subnet_ctcs:
+            return self._modules["ctc"]
+        return subnet_ctcs[str(size)]
+
+    def mask_for(self, size: Optional[int]) -> Tuple[bool, ...]:
+        """The unit mask of subnet ``size`` (None: the supernet)."""
+        if size is None:
+            size = self.supernet_size
+        if size not in self.subnet_sizes:
+            raise ValueError(f"subnet {size} is not one of this model's sizes {self.subnet_sizes}")
+        return tuple(bool(v) for v in self.subnet_masks[self.subnet_sizes.index(size)].tolist())
+
+    def select_subnet(self, size: Optional[int], skip_blocks: Collection[int] = ()) -> None:
+        """Make ``encode`` and ``ctc`` use subnet ``size`` (None: the supernet) without ``skip_blocks``."""
+        if size is not None and size not in self.subnet_sizes:
+            raise ValueError(f"subnet {size} is not one of this model's sizes {self.subnet_sizes}")
+        self.encoder._checked_skip_blocks(skip_blocks)
+        self._active_size = size
+        self._active_skip_blocks = tuple(sorted(int(b) for b in skip_blocks))
+
+    @property
+    def active_subnet(self) -> int:
+        return self.supernet_size if self._active_size is None else self._active_size
+
+    # ------------------------------------------------------------------ encoding
+    def extract_features(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
+        """Features, SpecAugment (training), normalisation and pre-encoder, as ESPnet's ``encode``."""
+        from espnet2.asr.espnet_model import autocast, autocast_type
+
+        with autocast(self.autocast_frontend, dtype=autocast_type):
+            feats, feats_lengths = self._extract_feats(speech, speech_lengths)
+            if self.specaug is not None and self.training:
+                feats, feats_lengths = self.specaug(feats, feats_lengths)
+            if self.normalize is not None:
+                feats, feats_lengths = self.normalize(feats, feats_lengths)
+        if self.preencoder is not None:
+            feats, feats_lengths = self.preencoder(feats, feats_lengths)
+        return feats, feats_lengths
+
+    def embed(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> EmbeddedInput:
+        """Everything before the blocks: shared by all subnets."""
+        feats, feats_lengths = self.extract_features(speech, speech_lengths)
+        return self.encoder.forward_frontend(feats, feats_lengths)
+
+    def encode_subnet(self, embedded: EmbeddedInput, subnet: SubnetPass, skip_blocks: Collection[int] = ()):
+        """Blocks of one subnet; returns (encoder_out, intermediate_outs or None, lengths)."""
+        out, lens, _ = self.encoder.forward_blocks(
+            embedded, subnet.mask, subnet.unit_gates, subnet.unit_drop_rates, skip_blocks, ctc=self.ctc_for(subnet.size)
+        )
+        if isinstance(out, tuple):
+            return out[0], out[1], lens
+        return out, None, lens
+
+    def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
+        """Frontend + encoder of the active subnet (used by ESPnet's ``Speech2Text``)."""
+        size = self.active_subnet
+        subnet = SubnetPass(size, self.mask_for(size), 1.0)
+        out, intermediate, lens = self.encode_subnet(self.embed(speech, speech_lengths), subnet, self._active_skip_blocks)
+        if intermediate is not None:
+            return (out, intermediate), lens
+        return out, lens
+
+    # ------------------------------------------------------------------ training
+    def training_passes(self) -> List[SubnetPass]:
+        """The subnets one update trains: here every size, supernet weighted apart."""
+        return [
+            SubnetPass(
+                size,
+                self.mask_for(size),
+                self.supernet_loss_weight if size == self.supernet_size else self.subnet_loss_weight,
+            )
+            for size in self.subnet_sizes
+        ]
+
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """One frontend pass, then the CTC loss of every subnet of this update, weighted and summed.
+
+        Stats: ``loss_ctc_<size>`` and (validation) ``cer_ctc_<size>`` per size; ``loss_ctc``
+        and ``cer_ctc`` are the supernet's, so ESPnet's default criteria still work.
+        """
+        batch_size = speech.shape[0]
+        text[text == -1] = self.ignore_id
+        text = text[:, : text_lengths.max()]
+        embedded = self.embed(speech, speech_lengths)
+        passes = self.training_passes() if self.training else self.validation_passes()
+        loss = 0.0
+        stats: Dict[str, Optional[torch.Tensor]] = {}
+        for subnet in passes:
+            loss_ctc, cer_ctc = self._subnet_loss(embedded, subnet, text, text_lengths, stats)
+            stats[f"loss_ctc_{subnet.size}"] = loss_ctc.detach()
+            stats[f"cer_ctc_{subnet.size}"] = cer_ctc
+            if subnet.size == self.supernet_size:
+                stats["loss_ctc"] = loss_ctc.detach()
+                stats["cer_ctc"] = cer_ctc
+            loss = loss + subnet.loss_weight * loss_ctc
+        loss = loss + self.extra_loss(stats)
+        stats["loss"] = loss.detach()
+        return force_gatherable((loss, stats, batch_size), loss.device)
+
+    def validation_passes(self) -> List[SubnetPass]:
+        """Validation scores every size, so any size can pick or average checkpoints."""
+        return [SubnetPass(size, self.mask_for(size), 1.0 if size == self.supernet_size else self.subnet_loss_weight)
+                for size in self.subnet_sizes]
+
+    def extra_loss(self, stats: Dict[str, Optional[torch.Tensor]]) -> Union[float, torch.Tensor]:
+        """Loss terms beyond the subnets' CTC losses (none here; selection methods add theirs)."""
+        return 0.0
+
+    def _subnet_loss(self, embedded, subnet: SubnetPass, text, text_lengths, stats):
+        out, intermediate, lens = self.encode_subnet(embedded, subnet)
+        head = self.ctc_for(subnet.size)
+        loss_ctc, cer_ctc = self._ctc_loss_with(head, out, lens, text, text_lengths)
+        if intermediate and self.interctc_weight > 0 and subnet.size == self.supernet_size:
+            inter_losses = []
+            for layer, inter_out in intermediate:
+                loss_ic, cer_ic = self._ctc_loss_with(head, inter_out, lens, text, text_lengths)
+                stats[f"loss_interctc_layer{layer}"] = loss_ic.detach()
+                stats[f"cer_interctc_layer{layer}"] = cer_ic
+                inter_losses.append(loss_ic)
+            loss_inter = sum(inter_losses) / len(inter_losses)
+            loss_ctc = (1 - self.interctc_weight) * loss_ctc + self.interctc_weight * loss_inter
+        return loss_ctc, cer_ctc
+
+    def _ctc_loss_with(self, head: CTC, encoder_out, encoder_out_lens, ys_pad, ys_pad_lens):
+        loss = head(encoder_out, encoder_out_lens, ys_pad, ys_pad_lens)
+        cer = None
+        if not self.training and self.error_calculator is not None:
+            ys_hat = head.argmax(encoder_out).data
+            cer = self.error_calculator(ys_hat.cpu(), ys_pad.cpu(), is_ctc=True)
+        return loss, cer
+
+    # ------------------------------------------------------------------ size
+    def subnet_parameter_count(self, size: Optional[int] = None, skip_blocks: Collection[int] = ()) -> int:
+        """Parameters subnet ``size`` uses: its encoder part and its CTC head."""
+        mask = self.mask_for(size)
+        head = self.ctc_for(size)
+        front = [m for m in (self.frontend, self.normalize, self.preencoder) if m is not None]
+        return (
+            self.encoder.subnet_parameter_count(mask, skip_blocks)
+            + sum(p.numel() for p in head.ctc_lo.parameters())
+            + sum(p.numel() for m in front for p in m.parameters())
+        )

@@ -1,0 +1,122 @@
+"""A tiny ASR data set and configs made on the spot, for tests that run ESPnet for real."""
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import soundfile
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = ["go", "stop", "left", "right", "up", "down"]
+TOKENS = ["<blank>", "<unk>", "<space>"] + sorted(set("".join(WORDS))) + ["<sos/eos>"]
+
+TINY_ENCODER = {
+    "output_size": 32,
+    "attention_heads": 2,
+    "linear_units": 48,
+    "num_blocks": 2,
+    "macaron_style": True,
+    "rel_pos_type": "latest",
+    "cnn_module_kernel": 7,
+    "dropout_rate": 0.0,
+}
+
+
+def make_data_dir(root: Path, name: str, num_utts: int, seed: int) -> Path:
+    """Write ``num_utts`` short tone-and-noise wavs with word transcripts as a data dir."""
+    rng = np.random.default_rng(seed)
+    data = root / name
+    wav_dir = data / "wav"
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    scp, text = [], []
+    for i in range(num_utts):
+        words = [WORDS[j] for j in rng.integers(0, len(WORDS), size=rng.integers(1, 3))]
+        samples = int(16000 * rng.uniform(0.6, 1.2))
+        t = np.arange(samples) / 16000
+        audio = 0.1 * np.sin(2 * np.pi * (200 + 100 * len(words[0])) * t) + 0.01 * rng.standard_normal(samples)
+        utt = f"spk{i % 2}-utt{i:03d}"
+        path = wav_dir / f"{utt}.wav"
+        soundfile.write(path, audio.astype(np.float32), 16000, subtype="PCM_16")
+        scp.append(f"{utt} {path}")
+        text.append(f"{utt} {' '.join(words)}")
+    (data / "wav.scp").write_text("\n".join(sorted(scp)) + "\n")
+    (data / "text").write_text("\n".join(sorted(text)) + "\n")
+    return data
+
+
+def write_token_list(root: Path) -> Path:
+    path = root / "tokens.txt"
+    path.write_text("\n".join(TOKENS) + "\n")
+    return path
+
+
+def write_config(root: Path, model_conf: Optional[Dict] = None, encoder_conf: Optional[Dict] = None,
+                 extra: Optional[Dict] = None, name: str = "train.yaml") -> Path:
+    config = {
+        "encoder": "dynamic_conformer",
+        "encoder_conf": {**TINY_ENCODER, **(encoder_conf or {})},
+        "model": "supernet_ctc",
+        "model_conf": {"ctc_weight": 1.0, "subnet_sizes": [4, 8], **(model_conf or {})},
+        "frontend_conf": {"n_fft": 256, "hop_length": 160, "n_mels": 20},
+        "optim": "adam",
+        "optim_conf": {"lr": 0.002},
+        "batch_type": "unsorted",
+        "batch_size": 4,
+        "max_epoch": 1,
+        "num_iters_per_epoch": None,
+        "best_model_criterion": [["valid", "cer_ctc", "min"]],
+        "keep_nbest_models": 1,
+        "num_workers": 0,
+        "seed": 0,
+        **(extra or {}),
+    }
+    path = root / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def data_args(prefix: str, data: Path) -> List[str]:
+    return [
+        f"--{prefix}_data_path_and_name_and_type", f"{data}/wav.scp,speech,sound",
+        f"--{prefix}_data_path_and_name_and_type", f"{data}/text,text,text",
+    ]
+
+
+def run_module(module: str, args: List[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` in a fresh interpreter; raise with its output on failure."""
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def train_tiny_model(root: Path, config: Path, train: Path, valid: Path, token_list: Path, exp_name: str = "exp") -> Path:
+    """collect-stats then training through ESPnet's real entry points; the log goes to exp/train.log."""
+    common = ["--use_preprocessor", "true", "--token_type", "char", "--token_list", str(token_list),
+              "--config", str(config), "--ngpu", "0", "--num_workers", "0"]
+    stats = root / f"{exp_name}_stats"
+    shape_args = []
+    for prefix, data in (("train", train), ("valid", valid)):
+        keys = root / f"{prefix}_keys"
+        keys.write_text("".join(line.split()[0] + " 1\n" for line in (data / "wav.scp").read_text().splitlines()))
+        shape_args += [f"--{prefix}_shape_file", str(keys)]
+    run_module("espnet_dynenc.bin.asr_train", common + data_args("train", train) + data_args("valid", valid)
+               + shape_args + ["--collect_stats", "true", "--output_dir", str(stats)], cwd=root)
+    exp = root / exp_name
+    proc = run_module("espnet_dynenc.bin.asr_train", common + data_args("train", train) + data_args("valid", valid) + [
+        "--train_shape_file", f"{stats}/train/speech_shape",
+        "--valid_shape_file", f"{stats}/valid/speech_shape",
+        "--normalize", "global_mvn", "--normalize_conf", f"stats_file={stats}/train/feats_stats.npz",
+        "--output_dir", str(exp)], cwd=root)
+    (exp / "train.log").write_text(proc.stdout + proc.stderr)
+    return exp
+
+
+def report_encoder_names(process_index: int, out_file: str) -> None:
+    """Spawn target: write the encoder names ESPnet's ASR task knows in this process."""
+    from espnet2.tasks.asr import encoder_choices
+
+    Path(out_file).write_text(" ".join(sorted(encoder_choices.classes)))
