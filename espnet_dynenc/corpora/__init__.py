@@ -1,0 +1,1 @@
+"""Corpus preparation: Kaldi-style data directories from the corpora's own on-disk layouts."""
