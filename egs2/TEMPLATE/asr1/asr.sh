@@ -1,0 +1,760 @@
+#!/usr/bin/env bash
+# ASR recipe driver: data preparation, supernet training, decoding of every subnet size,
+# scoring and one results table. Run it from a recipe directory (egs2/<corpus>/asr1),
+# normally through that recipe's run.sh, e.g. ./run.sh --stage 10 --stop_stage 13.
+#
+# Stage numbers, option names and directory layout follow ESPnet's egs2 asr.sh; the
+# stages call ESPnet's Python entry points for the real work. Every stage writes a .done
+# marker last and skips work whose marker exists, so a rerun resumes where a previous
+# run stopped; delete a marker (or its directory) to redo that work. See README.md.
+set -euo pipefail
+
+SECONDS=0
+current_stage=
+
+log() {
+    echo "$(date '+%Y-%m-%dT%H:%M:%S') (asr.sh) $*"
+}
+
+# an error in how asr.sh was called: nothing has run yet
+usage_error() {
+    echo "asr.sh: error: $*" >&2
+    exit 2
+}
+
+# a stage could not do its work; its .done marker is not written
+fail() {
+    log "error: $*" >&2
+    exit 1
+}
+
+min() {
+    local smallest=$1 value
+    for value in "$@"; do
+        [ "${value}" -lt "${smallest}" ] && smallest=${value}
+    done
+    echo "${smallest}"
+}
+
+# ---------------------------------------------------------------------------- options
+# General
+stage=1              # first stage to run
+stop_stage=13        # last stage to run
+ngpu=1               # GPUs for training (0: CPU)
+num_nodes=1          # machines for training
+nj=32                # parallel jobs for data preparation and statistics
+inference_nj=32      # parallel jobs for decoding
+gpu_inference=false  # decode on GPU
+dumpdir=dump         # formatted data
+expdir=exp           # statistics, models, decoding results
+python=python3       # python command
+
+# Data preparation
+local_data_opts=         # options for local/data.sh
+speed_perturb_factors=   # e.g. "0.9 1.0 1.1"; empty: no speed perturbation
+feats_type=raw           # only raw: waveforms, features are computed by the model
+audio_format=wav         # wav or flac
+fs=16k                   # sampling rate of the formatted audio
+min_wav_duration=0.1     # shorter training utterances are dropped (seconds)
+max_wav_duration=20      # longer training utterances are dropped (seconds)
+
+# Tokens
+token_type=bpe                    # bpe or char
+nbpe=30                           # BPE vocabulary size
+bpemode=unigram                   # unigram or bpe
+bpe_input_sentence_size=100000000 # sentences sentencepiece reads at most
+bpe_nlsyms=                       # symbols kept whole by sentencepiece, comma-separated
+bpe_char_cover=1.0                # sentencepiece character coverage
+bpe_train_text=                   # "<utt> <text>" lines to learn tokens from
+nlsyms_txt=none                   # non-linguistic symbols file
+cleaner=none                      # ESPnet text cleaner
+g2p=none                          # ESPnet g2p (unused for bpe/char)
+lang=noinfo                       # language tag of the token list directory
+
+# Language model: none for greedy CTC decoding
+use_lm=false
+
+# Training
+asr_tag=                   # suffix of the experiment directory
+asr_exp=                   # experiment directory (overrides asr_tag)
+asr_stats_dir=             # statistics directory
+asr_config=                # training configuration (yaml)
+asr_args=                  # extra training options, e.g. "--max_epoch 10"
+feats_normalize=global_mvn # feature normalisation
+asr_speech_fold_length=800 # fold length of speech (x100 samples)
+asr_text_fold_length=150   # fold length of text
+asr_train_module=espnet_dynenc.bin.asr_train
+
+# Decoding
+inference_tag=                            # suffix of the decoding directory
+inference_config=                         # decoding configuration (yaml)
+inference_args=                           # extra decoding options
+inference_asr_model=valid.cer_ctc.ave.pth # checkpoint to decode
+batch_size=8                              # utterances per decoding batch
+subnets=                                  # sizes to decode and score; empty: all sizes
+asr_inference_module=espnet_dynenc.bin.ctc_greedy_inference
+
+# Data sets (written by local/data.sh)
+train_set=
+valid_set=
+test_sets=
+
+option_names="stage stop_stage ngpu num_nodes nj inference_nj gpu_inference dumpdir expdir python
+local_data_opts speed_perturb_factors feats_type audio_format fs min_wav_duration max_wav_duration
+token_type nbpe bpemode bpe_input_sentence_size bpe_nlsyms bpe_char_cover bpe_train_text nlsyms_txt
+cleaner g2p lang use_lm asr_tag asr_exp asr_stats_dir asr_config asr_args feats_normalize
+asr_speech_fold_length asr_text_fold_length asr_train_module inference_tag inference_config
+inference_args inference_asr_model batch_size subnets asr_inference_module train_set valid_set test_sets"
+option_names=$(echo "${option_names}" | tr '\n' ' ')
+
+help_message=$(
+    cat <<EOF
+Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
+Run from a recipe directory (egs2/<corpus>/asr1). Stages:
+   1  data preparation (local/data.sh)      6-9  skipped (language model)
+   2  speed perturbation                    10   statistics (ESPnet collect_stats)
+   3  audio formatting into <dumpdir>/raw   11   training
+   4  duration and empty-text filtering     12   decoding of every subnet size
+   5  token list                            13   scoring and RESULTS.md
+Each stage skips work whose .done marker exists; delete the marker to redo it.
+
+Options (default in brackets):
+  --stage N / --stop_stage N   stages to run [${stage} / ${stop_stage}]
+  --nj N                       parallel jobs for data and statistics [${nj}]
+  --inference_nj N             parallel decoding jobs [${inference_nj}]
+  --ngpu N / --num_nodes N     training GPUs per node / nodes [${ngpu} / ${num_nodes}]
+  --gpu_inference BOOL         decode on GPU [${gpu_inference}]
+  --dumpdir DIR / --expdir DIR formatted data / experiments [${dumpdir} / ${expdir}]
+  --python CMD                 python command [${python}]
+ Data preparation:
+  --local_data_opts "..."      options for local/data.sh
+  --speed_perturb_factors "F..." e.g. "0.9 1.0 1.1" [none]
+  --feats_type raw             only raw is supported
+  --audio_format wav|flac      format of the dumped audio [${audio_format}]
+  --fs RATE                    sampling rate of the dumped audio [${fs}]
+  --min_wav_duration S / --max_wav_duration S
+                               training utterances kept strictly between [${min_wav_duration} / ${max_wav_duration}]
+ Tokens:
+  --token_type bpe|char [${token_type}]  --nbpe N [${nbpe}]  --bpemode unigram|bpe [${bpemode}]
+  --bpe_train_text FILE        "<utt> <text>" lines [${dumpdir}/raw/<train_set>/text]
+  --bpe_nlsyms A,B             symbols sentencepiece keeps whole
+  --bpe_char_cover X / --bpe_input_sentence_size N [${bpe_char_cover} / ${bpe_input_sentence_size}]
+  --nlsyms_txt FILE / --cleaner NAME / --g2p NAME [none]
+  --lang LANG                  token lists go to data/<lang>_token_list [${lang}]
+  --use_lm false               language models are not used (CTC greedy decoding)
+ Training:
+  --asr_config FILE            training configuration (yaml)
+  --asr_args "..."             extra training options, e.g. "--max_epoch 10"
+  --asr_tag TAG / --asr_exp DIR  experiment name / directory [from the config name]
+  --asr_stats_dir DIR          statistics directory [${expdir}/asr_stats_raw_<lang>_<token_type>...]
+  --feats_normalize global_mvn|utterance_mvn [${feats_normalize}]
+  --asr_speech_fold_length N / --asr_text_fold_length N [${asr_speech_fold_length} / ${asr_text_fold_length}]
+  --asr_train_module MODULE    training entry point [${asr_train_module}]
+ Decoding and scoring:
+  --inference_asr_model FILE   checkpoint in the experiment directory [${inference_asr_model};
+                               if absent: valid.<criterion>.ave*.pth, valid.*.best.pth, latest.pth]
+  --inference_config FILE / --inference_args "..." / --inference_tag TAG
+  --batch_size N               utterances per decoding batch [${batch_size}]
+  --subnets "S..."             sizes to decode and score, e.g. "16 32 48" [all sizes]
+  --asr_inference_module MODULE  decoding entry point [${asr_inference_module}]
+ Data sets:
+  --train_set NAME --valid_set NAME --test_sets "NAME..."   directories under data/
+EOF
+)
+
+run_args="$(printf '%q ' "$0" "$@")"
+# found next to this script (not via the recipe's utils link), so --help works anywhere
+# shellcheck source=utils/parse_options.sh
+. "$(dirname "$(readlink -f "$0")")/utils/parse_options.sh"
+parse_options "$@"
+
+# ----------------------------------------------------------------------- validation
+# Everything is checked before the first stage starts, so a bad call marks nothing done.
+
+is_int() { [[ $1 =~ ^[0-9]+$ ]]; }
+is_number() { [[ $1 =~ ^[0-9]+([.][0-9]*)?$|^[.][0-9]+$ ]]; }
+
+check_int() {
+    is_int "$2" || usage_error "--$1 must be a whole number, got '$2'"
+}
+
+check_positive() {
+    check_int "$1" "$2"
+    [ "$2" -ge 1 ] || usage_error "--$1 must be at least 1, got '$2'"
+}
+
+check_bool() {
+    [ "$2" = true ] || [ "$2" = false ] || usage_error "--$1 must be true or false, got '$2'"
+}
+
+check_choice() {
+    local name=$1 value=$2 choice
+    shift 2
+    for choice in "$@"; do
+        [ "${value}" = "${choice}" ] && return 0
+    done
+    usage_error "--${name} '${value}' is not supported (choose from: $*)"
+}
+
+check_existing_file() {
+    [ -z "$2" ] || [ "$2" = none ] || [ -f "$2" ] || usage_error "--$1: file '$2' does not exist"
+}
+
+check_stage_range() {
+    if ! is_int "${stage}" || [ "${stage}" -lt 1 ] || [ "${stage}" -gt 13 ]; then
+        usage_error "unknown stage '${stage}' for --stage (stages are 1 to 13)"
+    fi
+    if ! is_int "${stop_stage}" || [ "${stop_stage}" -lt 1 ]; then
+        usage_error "unknown stage '${stop_stage}' for --stop_stage (stages are 1 to 13)"
+    fi
+    [ "${stop_stage}" -le 13 ] || stop_stage=13
+    [ "${stop_stage}" -ge "${stage}" ] || usage_error "--stop_stage ${stop_stage} comes before --stage ${stage}"
+}
+
+runs_stage() {
+    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]
+}
+
+check_options() {
+    check_stage_range
+    [ -n "${train_set}" ] || usage_error "--train_set is required"
+    [ -n "${valid_set}" ] || usage_error "--valid_set is required"
+    [ -n "${test_sets}" ] || usage_error "--test_sets is required"
+    local name
+    for name in nj inference_nj batch_size nbpe; do check_positive "${name}" "${!name}"; done
+    for name in ngpu num_nodes asr_speech_fold_length asr_text_fold_length; do check_int "${name}" "${!name}"; done
+    check_positive num_nodes "${num_nodes}"
+    check_bool gpu_inference "${gpu_inference}"
+    check_bool use_lm "${use_lm}"
+    [ "${use_lm}" = false ] || usage_error "--use_lm true: language models are not supported (decoding is greedy CTC)"
+    check_choice feats_type "${feats_type}" raw
+    check_choice audio_format "${audio_format}" wav flac
+    check_choice token_type "${token_type}" bpe char
+    check_choice bpemode "${bpemode}" unigram bpe
+    check_choice feats_normalize "${feats_normalize}" global_mvn utterance_mvn
+    is_number "${min_wav_duration}" || usage_error "--min_wav_duration must be a number of seconds, got '${min_wav_duration}'"
+    is_number "${max_wav_duration}" || usage_error "--max_wav_duration must be a number of seconds, got '${max_wav_duration}'"
+    [[ ${fs} =~ ^[0-9]+([.][0-9]+)?k?$ ]] || usage_error "--fs must look like 16k or 16000, got '${fs}'"
+    [[ ${subnets} =~ ^[0-9,\ ]*$ ]] || usage_error "--subnets must list whole numbers, e.g. \"16 32 48\", got '${subnets}'"
+    local factor
+    for factor in ${speed_perturb_factors}; do
+        is_number "${factor}" || usage_error "--speed_perturb_factors: '${factor}' is not a number"
+    done
+    check_existing_file asr_config "${asr_config}"
+    check_existing_file inference_config "${inference_config}"
+    check_existing_file nlsyms_txt "${nlsyms_txt}"
+    if runs_stage 1 && [ ! -x local/data.sh ]; then
+        usage_error "stage 1 needs local/data.sh (executable) in $(pwd)"
+    fi
+}
+
+check_options
+for script in path.sh cmd.sh; do
+    [ -e "${script}" ] || usage_error "${script} not found in $(pwd): run asr.sh from a recipe directory (egs2/<corpus>/asr1)"
+done
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck disable=SC1091
+. ./cmd.sh
+command -v "${python%% *}" >/dev/null || usage_error "--python: '${python}' not found"
+
+# ------------------------------------------------------------------------ derived names
+data_feats=${dumpdir}/raw
+raw_train_set=${train_set}
+[ -z "${speed_perturb_factors}" ] || train_set=${train_set}_sp
+blank="<blank>"
+oov="<unk>"
+sos_eos="<sos/eos>"
+
+if [ "${lang}" != noinfo ]; then
+    token_listdir=data/${lang}_token_list
+else
+    token_listdir=data/token_list
+fi
+bpedir=${token_listdir}/bpe_${bpemode}${nbpe}
+if [ "${token_type}" = bpe ]; then
+    token_list=${bpedir}/tokens.txt
+    bpemodel=${bpedir}/bpe.model
+else
+    token_list=${token_listdir}/char/tokens.txt
+    bpemodel=none
+fi
+
+lang_token=${token_type}
+[ "${lang}" = noinfo ] || lang_token=${lang}_${token_type}
+[ "${token_type}" = bpe ] && lang_token+=${nbpe}
+if [ -z "${asr_tag}" ]; then
+    if [ -n "${asr_config}" ]; then
+        asr_tag="$(basename "${asr_config}" .yaml)_${feats_type}_${lang_token}"
+    else
+        asr_tag="train_${feats_type}_${lang_token}"
+    fi
+    [ -z "${asr_args}" ] || asr_tag+="$(echo "${asr_args}" | sed -e "s/--/\_/g" -e "s/[ |=/]//g")"
+    [ -z "${speed_perturb_factors}" ] || asr_tag+="_sp"
+fi
+if [ -z "${asr_stats_dir}" ]; then
+    asr_stats_dir=${expdir}/asr_stats_${feats_type}_${lang_token}
+    [ -z "${speed_perturb_factors}" ] || asr_stats_dir+="_sp"
+fi
+[ -n "${asr_exp}" ] || asr_exp=${expdir}/asr_${asr_tag}
+
+config_opts=()
+[ -z "${asr_config}" ] || config_opts=(--config "${asr_config}")
+helper="${python} -m"
+
+# ----------------------------------------------------------------------- small helpers
+
+# run a recipe helper module: run_helper espnet_dynenc.bin.<name> [args...]
+run_helper() {
+    # shellcheck disable=SC2086
+    ${helper} "$@"
+}
+
+is_done() {
+    [ -f "$1" ]
+}
+
+mark_done() {
+    mkdir -p "$(dirname "$1")"
+    date '+%Y-%m-%dT%H:%M:%S' >"$1"
+}
+
+report_skip() {
+    log "Stage ${current_stage}: $2 already done ($1 exists; delete it to redo)"
+}
+
+# fail unless every path exists; the first argument says which stage makes them
+require_inputs() {
+    local hint=$1 path missing=()
+    shift
+    for path in "$@"; do
+        [ -e "${path}" ] || missing+=("${path}")
+    done
+    [ "${#missing[@]}" -eq 0 ] || fail "Stage ${current_stage}: missing input(s): ${missing[*]} (${hint})"
+}
+
+# non-empty lines of a file (what the helpers count as entries)
+count_lines() {
+    grep -c . "$1" || true
+}
+
+is_fit_set() {
+    [ "$1" = "${train_set}" ] || [ "$1" = "${valid_set}" ]
+}
+
+# split a key file into <prefix>.1.scp ... <prefix>.N.scp
+split_keys() {
+    local source=$1 prefix=$2 parts=$3 outputs=() index
+    for ((index = 1; index <= parts; index++)); do
+        outputs+=("${prefix}.${index}.scp")
+    done
+    run_helper espnet_dynenc.bin.split_keys "${source}" "${outputs[@]}" ||
+        fail "Stage ${current_stage}: cannot split ${source} into ${parts} parts"
+}
+
+# <dir>/run.sh reruns asr.sh from <stage> with this call's options (as ESPnet does)
+write_resume_script() {
+    local dir=$1 from=$2
+    mkdir -p "${dir}"
+    {
+        echo "#!/usr/bin/env bash"
+        echo "# Rerun asr.sh from stage ${from} with the options of $(date '+%Y-%m-%d %H:%M')"
+        echo "cd $(printf '%q' "$(pwd)") && ${run_args}--stage ${from} \"\$@\""
+    } >"${dir}/run.sh"
+    chmod +x "${dir}/run.sh"
+}
+
+lines_whose_key_is_in() {
+    # the lines of file $2 whose first field is a key in file $1
+    awk 'NR == FNR { keep[$1]; next } $1 in keep' "$1" "$2"
+}
+
+spk2utt_from_utt2spk() {
+    awk '{ if ($2 in u) u[$2] = u[$2] " " $1; else u[$2] = $1 } END { for (s in u) print s, u[s] }' "$1" | sort
+}
+
+# ------------------------------------------------------------------------------ stages
+
+stage_1() {
+    local marker=data/.stage1.done dset
+    if is_done "${marker}"; then report_skip "${marker}" "data preparation"; return; fi
+    log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
+    # shellcheck disable=SC2086
+    python="${python}" local/data.sh ${local_data_opts} ||
+        fail "Stage 1: local/data.sh ${local_data_opts} exited with status $?"
+    for dset in "${raw_train_set}" "${valid_set}" ${test_sets}; do
+        require_inputs "local/data.sh did not write them" data/"${dset}"/{wav.scp,text,utt2spk}
+    done
+    mark_done "${marker}"
+}
+
+stage_2() {
+    if [ -z "${speed_perturb_factors}" ]; then
+        log "Stage 2: skipped (no --speed_perturb_factors)"
+        return
+    fi
+    local src=data/${raw_train_set} dst=data/${train_set}
+    local marker=${dst}/.done
+    if is_done "${marker}"; then report_skip "${marker}" "speed perturbation"; return; fi
+    require_inputs "run stage 1 first" "${src}"/{wav.scp,text,utt2spk}
+    log "Stage 2: speed perturbation by ${speed_perturb_factors}: ${src} -> ${dst}"
+    rm -rf "${dst}"
+    run_helper espnet_dynenc.bin.perturb_data_dir --factors "${speed_perturb_factors}" \
+        --python "$(command -v "${python%% *}")" "${src}" "${dst}" ||
+        fail "Stage 2: speed perturbation of ${src} failed"
+    mark_done "${marker}"
+}
+
+stage_3() {
+    # shellcheck disable=SC2206  # test_sets is a space-separated list
+    local dset sets=("${train_set}" "${valid_set}" ${test_sets}) index=0
+    for dset in "${sets[@]}"; do
+        index=$((index + 1))
+        log "Stage 3 [${index}/${#sets[@]}]: format data/${dset}"
+        if is_fit_set "${dset}"; then
+            format_set "${dset}" "${data_feats}/org/${dset}"
+        else
+            format_set "${dset}" "${data_feats}/${dset}"
+        fi
+    done
+}
+
+format_set() {
+    local dset=$1 dest=$2 src=data/$1 keys_source segments_opts=() count jobs
+    if is_done "${dest}/.done"; then report_skip "${dest}/.done" "formatting of ${dset}"; return; fi
+    require_inputs "run stage 1 (and 2 for ${train_set}) first" "${src}"/{wav.scp,text,utt2spk}
+    keys_source=${src}/wav.scp
+    if [ -f "${src}/segments" ]; then
+        keys_source=${src}/segments
+        segments_opts=(--segments "${src}/segments")
+    fi
+    count=$(count_lines "${keys_source}")
+    [ "${count}" -gt 0 ] || fail "Stage 3: ${keys_source} is empty"
+    jobs=$(min "${nj}" "${count}")
+    rm -rf "${dest}"
+    mkdir -p "${dest}/logs"
+    split_keys "${keys_source}" "${dest}/logs/keys" "${jobs}"
+    log "Stage 3: ${count} utterances, ${jobs} job(s) -> ${dest} (logs: ${dest}/logs/format_audio.*.log)"
+    # shellcheck disable=SC2086
+    ${train_cmd} JOB=1:"${jobs}" "${dest}/logs/format_audio.JOB.log" \
+        ${helper} espnet_dynenc.bin.format_audio \
+        --wav_scp "${src}/wav.scp" "${segments_opts[@]}" --keys "${dest}/logs/keys.JOB.scp" \
+        --fs "${fs}" --audio_format "${audio_format}" --out_dir "${dest}/data/format.JOB" \
+        --out_wav_scp "${dest}/logs/wav.JOB.scp" --out_num_samples "${dest}/logs/utt2num_samples.JOB" ||
+        fail "Stage 3: formatting ${src} failed; see ${dest}/logs/format_audio.*.log"
+    finish_formatted_set "${src}" "${dest}" "${jobs}"
+    mark_done "${dest}/.done"
+}
+
+finish_formatted_set() {
+    local src=$1 dest=$2 jobs=$3 index
+    for ((index = 1; index <= jobs; index++)); do cat "${dest}/logs/wav.${index}.scp"; done | sort >"${dest}/wav.scp"
+    for ((index = 1; index <= jobs; index++)); do cat "${dest}/logs/utt2num_samples.${index}"; done |
+        sort >"${dest}/utt2num_samples"
+    lines_whose_key_is_in "${dest}/wav.scp" "${src}/text" >"${dest}/text"
+    lines_whose_key_is_in "${dest}/wav.scp" "${src}/utt2spk" >"${dest}/utt2spk"
+    spk2utt_from_utt2spk "${dest}/utt2spk" >"${dest}/spk2utt"
+    echo "${feats_type}" >"${dest}/feats_type"
+}
+
+stage_4() {
+    local dset
+    for dset in "${train_set}" "${valid_set}"; do
+        filter_set "${dset}"
+    done
+    write_bpe_train_text
+}
+
+filter_set() {
+    local src=${data_feats}/org/$1 dst=${data_feats}/$1
+    if is_done "${dst}/.done"; then report_skip "${dst}/.done" "filtering of $1"; return; fi
+    require_inputs "run stage 3 first" "${src}/.done"
+    log "Stage 4: keep utterances of ${min_wav_duration}-${max_wav_duration} s with text: ${src} -> ${dst}"
+    rm -rf "${dst}"
+    run_helper espnet_dynenc.bin.filter_data --min_seconds "${min_wav_duration}" \
+        --max_seconds "${max_wav_duration}" --fs "${fs}" "${src}" "${dst}" ||
+        fail "Stage 4: filtering ${src} failed"
+    mark_done "${dst}/.done"
+}
+
+write_bpe_train_text() {
+    local out=${data_feats}/bpe_train.txt text=${bpe_train_text:-${data_feats}/${train_set}/text}
+    local marker=${data_feats}/.bpe_train.txt.done
+    if is_done "${marker}"; then report_skip "${marker}" "token training text"; return; fi
+    require_inputs "run stage 4 for ${train_set} first or fix --bpe_train_text" "${text}"
+    log "Stage 4: token training text ${out} from ${text}"
+    awk 'NF > 1' "${text}" >"${out}.tmp"
+    mv "${out}.tmp" "${out}"
+    [ -s "${out}" ] || fail "Stage 4: ${text} has no transcripts"
+    mark_done "${marker}"
+}
+
+stage_5() {
+    local dir
+    dir=$(dirname "${token_list}")
+    if is_done "${dir}/.done"; then report_skip "${dir}/.done" "token list"; return; fi
+    require_inputs "run stage 4 first" "${data_feats}/.bpe_train.txt.done"
+    rm -rf "${dir}"
+    mkdir -p "${dir}"
+    if [ "${token_type}" = bpe ]; then
+        log "Stage 5: sentencepiece ${bpemode} model of ${nbpe} tokens -> ${dir} (log: ${dir}/train.log)"
+        run_helper espnet_dynenc.bin.make_bpe_model --text "${data_feats}/bpe_train.txt" \
+            --vocab_size "${nbpe}" --model_type "${bpemode}" --character_coverage "${bpe_char_cover}" \
+            --input_sentence_size "${bpe_input_sentence_size}" --user_defined_symbols "${bpe_nlsyms}" \
+            --out_dir "${dir}" >"${dir}/train.log" 2>&1 ||
+            fail "Stage 5: sentencepiece training failed; see ${dir}/train.log"
+    else
+        log "Stage 5: character list -> ${token_list} (log: ${dir}/tokenize.log)"
+        ${python} -m espnet2.bin.tokenize_text --token_type char --input "${data_feats}/bpe_train.txt" \
+            --output "${token_list}" --field 2- --non_linguistic_symbols "${nlsyms_txt}" \
+            --cleaner "${cleaner}" --g2p "${g2p}" --write_vocabulary true \
+            --add_symbol "${blank}:0" --add_symbol "${oov}:1" --add_symbol "${sos_eos}:-1" \
+            >"${dir}/tokenize.log" 2>&1 || fail "Stage 5: character list failed; see ${dir}/tokenize.log"
+    fi
+    log "Stage 5: $(count_lines "${token_list}") tokens in ${token_list}"
+    mark_done "${dir}/.done"
+}
+
+announce_lm_stages() {
+    log "Stages 6-9: skipped (language model stages; greedy CTC decoding uses no language model)"
+}
+
+# options every ESPnet ASR task call gets (as ESPnet's asr.sh passes them)
+text_processing_opts() {
+    printf '%s\n' --use_preprocessor true --bpemodel "${bpemodel}" --token_type "${token_type}" \
+        --token_list "${token_list}" --non_linguistic_symbols "${nlsyms_txt}" \
+        --cleaner "${cleaner}" --g2p "${g2p}"
+}
+
+stage_10() {
+    local train_dir=${data_feats}/${train_set} valid_dir=${data_feats}/${valid_set}
+    local logdir=${asr_stats_dir}/logdir jobs index text_opts aggregate_opts=()
+    if is_done "${asr_stats_dir}/.done"; then report_skip "${asr_stats_dir}/.done" "statistics"; return; fi
+    require_inputs "run stages 3-5 first" "${train_dir}/.done" "${valid_dir}/.done" "$(dirname "${token_list}")/.done"
+    jobs=$(min "${nj}" "$(count_lines "${train_dir}/wav.scp")" "$(count_lines "${valid_dir}/wav.scp")")
+    rm -rf "${logdir}"
+    mkdir -p "${logdir}"
+    split_keys "${train_dir}/wav.scp" "${logdir}/train" "${jobs}"
+    split_keys "${valid_dir}/wav.scp" "${logdir}/valid" "${jobs}"
+    write_resume_script "${asr_stats_dir}" 10
+    mapfile -t text_opts < <(text_processing_opts)
+    log "Stage 10: statistics of ${train_dir} and ${valid_dir}, ${jobs} job(s) (logs: ${logdir}/stats.*.log)"
+    # shellcheck disable=SC2086
+    ${train_cmd} JOB=1:"${jobs}" "${logdir}/stats.JOB.log" \
+        ${python} -m "${asr_train_module}" --collect_stats true "${text_opts[@]}" \
+        --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound" \
+        --train_data_path_and_name_and_type "${train_dir}/text,text,text" \
+        --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound" \
+        --valid_data_path_and_name_and_type "${valid_dir}/text,text,text" \
+        --train_shape_file "${logdir}/train.JOB.scp" --valid_shape_file "${logdir}/valid.JOB.scp" \
+        --output_dir "${logdir}/stats.JOB" --frontend_conf fs="${fs}" "${config_opts[@]}" ${asr_args} ||
+        { tail -n 20 "${logdir}/stats.1.log" >&2; fail "Stage 10: collect_stats failed; see ${logdir}/stats.*.log"; }
+    for ((index = 1; index <= jobs; index++)); do aggregate_opts+=(--input_dir "${logdir}/stats.${index}"); done
+    ${python} -m espnet2.bin.aggregate_stats_dirs "${aggregate_opts[@]}" --output_dir "${asr_stats_dir}" \
+        >"${logdir}/aggregate.log" 2>&1 || fail "Stage 10: aggregating statistics failed; see ${logdir}/aggregate.log"
+    append_token_count train
+    append_token_count valid
+    mark_done "${asr_stats_dir}/.done"
+}
+
+# text_shape.<token_type>: text_shape with the vocabulary size appended (ESPnet's batch bins)
+append_token_count() {
+    awk -v N="$(count_lines "${token_list}")" '{ print $0 "," N }' "${asr_stats_dir}/$1/text_shape" \
+        >"${asr_stats_dir}/$1/text_shape.${token_type}"
+}
+
+stage_11() {
+    local train_dir=${data_feats}/${train_set} valid_dir=${data_feats}/${valid_set} text_opts norm_opts=()
+    local marker=${asr_exp}/.train.done
+    if is_done "${marker}"; then report_skip "${marker}" "training"; return; fi
+    require_inputs "run stage 10 first" "${asr_stats_dir}/.done"
+    mapfile -t text_opts < <(text_processing_opts)
+    if [ "${feats_normalize}" = global_mvn ]; then
+        norm_opts=(--normalize global_mvn --normalize_conf "stats_file=${asr_stats_dir}/train/feats_stats.npz")
+    else
+        norm_opts=(--normalize "${feats_normalize}")
+    fi
+    write_resume_script "${asr_exp}" 11
+    log "Stage 11: training ${asr_exp} on ${train_dir} (log: ${asr_exp}/train.log)"
+    # shellcheck disable=SC2086
+    ${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name $(basename "${asr_exp}")" \
+        --log "${asr_exp}/train.log" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+        --init_file_prefix "${asr_exp}/.dist_init_" --multiprocessing_distributed true -- \
+        ${python} -m "${asr_train_module}" "${text_opts[@]}" \
+        --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound" \
+        --train_data_path_and_name_and_type "${train_dir}/text,text,text" \
+        --train_shape_file "${asr_stats_dir}/train/speech_shape" \
+        --train_shape_file "${asr_stats_dir}/train/text_shape.${token_type}" \
+        --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound" \
+        --valid_data_path_and_name_and_type "${valid_dir}/text,text,text" \
+        --valid_shape_file "${asr_stats_dir}/valid/speech_shape" \
+        --valid_shape_file "${asr_stats_dir}/valid/text_shape.${token_type}" \
+        --resume true --fold_length "$((asr_speech_fold_length * 100))" --fold_length "${asr_text_fold_length}" \
+        --frontend_conf fs="${fs}" "${norm_opts[@]}" --output_dir "${asr_exp}" "${config_opts[@]}" ${asr_args} ||
+        fail "Stage 11: training failed; see ${asr_exp}/train.log"
+    compgen -G "${asr_exp}/*.pth" >/dev/null || fail "Stage 11: training wrote no checkpoint into ${asr_exp}"
+    mark_done "${marker}"
+}
+
+# The checkpoint to decode: --inference_asr_model if it exists; when it was left at its
+# default, whatever averaged or best model the trainer wrote (criteria differ by config).
+resolve_inference_model() {
+    [ -z "${inference_model:-}" ] || return 0
+    local pattern found
+    if [ -e "${asr_exp}/${inference_asr_model}" ]; then
+        inference_model=${inference_asr_model}
+    elif option_given inference_asr_model; then
+        fail "Stage ${current_stage}: --inference_asr_model: ${asr_exp}/${inference_asr_model} does not exist"
+    else
+        for pattern in "valid.cer_ctc.ave_*best.pth" "valid.loss.ave.pth" "valid.loss.ave_*best.pth" \
+            "valid.*.ave.pth" "valid.*.ave_*best.pth" "valid.cer_ctc.best.pth" "valid.*.best.pth" "latest.pth"; do
+            found=$(compgen -G "${asr_exp}/${pattern}" | sort | head -n 1 || true)
+            [ -z "${found}" ] || break
+        done
+        [ -n "${found}" ] || fail "Stage ${current_stage}: no checkpoint in ${asr_exp} (run stage 11 or set --inference_asr_model)"
+        inference_model=$(basename "${found}")
+        log "Stage ${current_stage}: ${inference_asr_model} is not in ${asr_exp}; decoding ${inference_model}"
+    fi
+    set_decode_dir
+}
+
+set_decode_dir() {
+    local tag=${inference_tag}
+    if [ -z "${tag}" ]; then
+        tag=ctc_greedy
+        [ -z "${inference_config}" ] || tag=$(basename "${inference_config}" .yaml | sed -e 's/^decode_//')
+        [ -z "${inference_args}" ] || tag+="$(echo "${inference_args}" | sed -e "s/--/\_/g" -e "s/[ |=/]//g")"
+        tag+="_asr_model_$(echo "${inference_model}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")"
+    fi
+    decode_dir=${asr_exp}/decode_${tag}
+}
+
+stage_12() {
+    resolve_inference_model
+    require_inputs "run stage 11 first" "${asr_exp}/config.yaml" "${asr_exp}/${inference_model}"
+    write_resume_script "${decode_dir}" 12
+    local dset
+    for dset in ${test_sets}; do
+        decode_set "${dset}"
+    done
+}
+
+decode_set() {
+    local data=${data_feats}/$1 dir=${decode_dir}/$1 jobs index opts=() runner=${decode_cmd} gpus=0 outputs=()
+    local logdir=${decode_dir}/$1/logdir
+    if is_done "${dir}/.done" && has_requested_sizes "${dir}"; then report_skip "${dir}/.done" "decoding of $1"; return; fi
+    is_done "${dir}/.done" && log "Stage 12: ${dir} lacks some of the sizes ${subnets}; decoding $1 again"
+    require_inputs "run stage 3 first" "${data}/.done"
+    if [ "${gpu_inference}" = true ]; then runner=${cuda_cmd}; gpus=1; fi
+    [ -z "${subnets}" ] || opts+=(--subnets "${subnets}")
+    [ -z "${inference_config}" ] || opts+=(--config "${inference_config}")
+    jobs=$(min "${inference_nj}" "$(count_lines "${data}/wav.scp")")
+    rm -rf "${dir}"
+    mkdir -p "${logdir}"
+    split_keys "${data}/wav.scp" "${logdir}/keys" "${jobs}"
+    log "Stage 12: decoding ${data} with ${inference_model}, sizes: ${subnets:-all}, ${jobs} job(s) (logs: ${logdir}/decode.*.log)"
+    # shellcheck disable=SC2086
+    ${runner} --gpu "${gpus}" JOB=1:"${jobs}" "${logdir}/decode.JOB.log" \
+        ${python} -m "${asr_inference_module}" --asr_train_config "${asr_exp}/config.yaml" \
+        --asr_model_file "${asr_exp}/${inference_model}" --data_path_and_name_and_type "${data}/wav.scp,speech,sound" \
+        --key_file "${logdir}/keys.JOB.scp" --output_dir "${logdir}/output.JOB" \
+        --batch_size "${batch_size}" --ngpu "${gpus}" "${opts[@]}" ${inference_args} ||
+        fail "Stage 12: decoding $1 failed; see ${logdir}/decode.*.log"
+    for ((index = 1; index <= jobs; index++)); do outputs+=("${logdir}/output.${index}"); done
+    run_helper espnet_dynenc.bin.merge_decode --output_dir "${dir}" "${outputs[@]}" ||
+        fail "Stage 12: merging the decoding jobs of $1 failed"
+    mark_done "${dir}/.done"
+}
+
+# whether a finished decoding directory has every size --subnets asks for
+has_requested_sizes() {
+    local size
+    for size in ${subnets//,/ }; do
+        [ -d "$1/${size}" ] || return 1
+    done
+}
+
+# sizes decoded for a test set, limited to --subnets when given
+sizes_to_score() {
+    local dir=$1 size wanted
+    wanted=" $(echo "${subnets}" | tr ',' ' ') "
+    for size in $(find "${dir}" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | grep -E '^[0-9]+$' | sort -n); do
+        if [ -z "${subnets}" ] || [[ ${wanted} == *" ${size} "* ]]; then echo "${size}"; fi
+    done
+}
+
+stage_13() {
+    resolve_inference_model
+    local dset sizes size scorer=own
+    command -v sclite >/dev/null && scorer=sclite
+    log "Stage 13: scoring ${decode_dir} with ${scorer}"
+    for dset in ${test_sets}; do
+        require_inputs "run stage 12 first" "${decode_dir}/${dset}/.done" "${data_feats}/${dset}/text"
+        sizes=$(sizes_to_score "${decode_dir}/${dset}")
+        [ -n "${sizes}" ] || fail "Stage 13: ${decode_dir}/${dset} has no decoded size matching --subnets '${subnets}'"
+        for size in ${sizes}; do
+            score_size "${dset}" "${size}" "${scorer}"
+        done
+    done
+    write_results
+}
+
+score_size() {
+    local dset=$1 size=$2 scorer=$3 dir=${decode_dir}/$1/$2 kind scoredir
+    if is_done "${dir}/.score.done"; then report_skip "${dir}/.score.done" "scoring of ${dset} size ${size}"; return; fi
+    for kind in wer cer; do
+        scoredir=${dir}/score_${kind}
+        rm -rf "${scoredir}"
+        mkdir -p "${scoredir}"
+        run_helper espnet_dynenc.bin.make_trn --token_type "$([ "${kind}" = wer ] && echo word || echo char)" \
+            --ref_text "${data_feats}/${dset}/text" --hyp_text "${dir}/text" --utt2spk "${data_feats}/${dset}/utt2spk" \
+            --out_dir "${scoredir}" --non_linguistic_symbols "${nlsyms_txt}" --cleaner "${cleaner}" ||
+            fail "Stage 13: cannot write ${scoredir}/ref.trn and hyp.trn"
+        score_trn "${scoredir}" "${scorer}"
+        log "Stage 13: ${dset} size ${size} ${kind}: $(grep -m 1 'Sum/Avg' "${scoredir}/result.txt")"
+    done
+    mark_done "${dir}/.score.done"
+}
+
+score_trn() {
+    local scoredir=$1 scorer=$2
+    if [ "${scorer}" = sclite ]; then
+        sclite -r "${scoredir}/ref.trn" trn -h "${scoredir}/hyp.trn" trn -i rm -o all stdout \
+            >"${scoredir}/result.txt" || fail "Stage 13: sclite failed on ${scoredir}"
+    else
+        run_helper espnet_dynenc.bin.score --ref "${scoredir}/ref.trn" --hyp "${scoredir}/hyp.trn" \
+            --output "${scoredir}/result.txt" || fail "Stage 13: scoring ${scoredir} failed"
+    fi
+}
+
+write_results() {
+    local device=cpu
+    [ "${gpu_inference}" = false ] || device=gpu
+    run_helper espnet_dynenc.bin.results_table --decode_dir "${decode_dir}" --test_sets "${test_sets}" \
+        --subnets "${subnets}" --model_file "${asr_exp}/${inference_model}" --device "${device}" \
+        --output "${asr_exp}/RESULTS.md" || fail "Stage 13: cannot write ${asr_exp}/RESULTS.md"
+    log "Stage 13: results in ${asr_exp}/RESULTS.md"
+    cat "${asr_exp}/RESULTS.md"
+}
+
+run_stage() {
+    current_stage=$1
+    case "$1" in
+        6) announce_lm_stages ;;
+        7 | 8 | 9) [ "${stage}" -lt 6 ] || [ "$1" -ne "${stage}" ] || announce_lm_stages ;;
+        *) "stage_$1" ;;
+    esac
+}
+
+# ------------------------------------------------------------------------------- main
+mkdir -p "${expdir}/logs"
+driver_log=${expdir}/logs/asr.$(date '+%Y%m%dT%H%M%S').$$.log
+exec > >(tee -a "${driver_log}") 2>&1
+trap 'log "interrupted in stage ${current_stage:-?}; its unfinished work is not marked done"; exit 130' INT TERM
+
+log "$0 $*"
+log "driver log: ${driver_log}"
+for ((number = stage; number <= stop_stage; number++)); do
+    run_stage "${number}"
+done
+log "Finished stages ${stage}-${stop_stage} in ${SECONDS} s"

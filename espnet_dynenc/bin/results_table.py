@@ -1,0 +1,44 @@
+"""Stage 13: write RESULTS.md, one row per subnet size, from a decoding directory.
+
+    python -m espnet_dynenc.bin.results_table --decode_dir exp/x/decode_y \\
+        --test_sets "dev test" [--subnets "16 32 48"] --output exp/x/RESULTS.md
+
+Columns: size, parameters, FLOPs per second of audio, WER and CER per test set (from
+``<set>/<size>/score_{wer,cer}/result.txt``) and the real-time factor per test set (from
+``<set>/<size>/decode_stats.yaml``). Missing numbers show as n/a.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from espnet_dynenc.recipe.results_table import parse_sizes, results_markdown
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--decode_dir", type=Path, required=True)
+    parser.add_argument("--test_sets", required=True, help="space-separated test set names")
+    parser.add_argument("--subnets", default="", help="sizes to list (default: every decoded size)")
+    parser.add_argument("--model_file", default="", help="checkpoint that was decoded, for the header")
+    parser.add_argument("--device", default="cpu", help="where decoding ran, for the header")
+    parser.add_argument("--output", default="-", help="file to write; '-' for stdout")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = get_parser().parse_args(argv)
+    if not args.decode_dir.is_dir():
+        sys.exit(f"results_table: no such directory: {args.decode_dir}")
+    try:
+        text = results_markdown(args.decode_dir, args.test_sets.split(), parse_sizes(args.subnets),
+                                args.model_file, args.device)
+    except ValueError as err:
+        sys.exit(f"results_table: {err}")
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Score a hypothesis .trn against a reference .trn; write sclite's ``result.txt`` report.
+
+    python -m espnet_dynenc.bin.score --ref score_wer/ref.trn --hyp score_wer/hyp.trn \\
+        --output score_wer/result.txt
+
+Counts and layout agree with ``sclite -r REF trn -h HYP trn -i rm -o all stdout`` (case-
+insensitive on ASCII, speaker = id up to the first '-'); the recipe uses this scorer when
+``sclite`` is not installed. sclite's alternations "{ a / b }" are not implemented (the
+scorer stops with an error when it meets one); ESPnet's trn files do not use them.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from espnet_dynenc.scoring.sclite_format import sclite_report
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ref", required=True, type=Path, help="reference transcripts (trn)")
+    parser.add_argument("--hyp", required=True, type=Path, help="hypotheses (trn)")
+    parser.add_argument("--output", default="-", help="report file; '-' writes to stdout (default)")
+    parser.add_argument("--title", default=None, help="system name in the report (default: --hyp as given)")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = get_parser().parse_args(argv)
+    for path in (args.ref, args.hyp):
+        if not path.is_file():
+            sys.exit(f"score: no such file: {path}")
+    try:
+        report = sclite_report(args.ref, args.hyp, args.title)
+    except ValueError as err:
+        sys.exit(f"score: {err}")
+    if args.output == "-":
+        sys.stdout.write(report)
+    else:
+        Path(args.output).write_text(report, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Stages 12-13 with a stand-in decoder: job splitting, merging per size, scoring, RESULTS.md.
+
+The stand-in follows the decoder contract of espnet_dynenc.bin.ctc_greedy_inference (same
+options, same output files) but makes its hypotheses from the reference text: size 16
+drops each utterance's last word, larger sizes are perfect. No model is needed.
+"""
+import textwrap
+from pathlib import Path
+
+import yaml
+
+from espnet_dynenc.recipe.results_table import read_sum_avg
+from recipe.conftest import done_markers, make_recipe, read_table, run_asr
+
+FAKE_DECODER = textwrap.dedent('''
+    """Stand-in for espnet_dynenc.bin.ctc_greedy_inference (test only)."""
+    import argparse, os, sys, yaml
+    from pathlib import Path
+
+    SIZES = [16, 32, 48]
+    p = argparse.ArgumentParser()
+    for name in ("--asr_train_config", "--asr_model_file", "--key_file", "--output_dir"):
+        p.add_argument(name, required=True)
+    p.add_argument("--data_path_and_name_and_type", action="append", required=True)
+    p.add_argument("--subnets", default="")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--ngpu", type=int, default=0)
+    p.add_argument("--num_workers", type=int, default=1)
+    args = p.parse_args()
+    for path in (args.asr_train_config, args.asr_model_file):
+        assert os.path.isfile(path), path
+    data = Path(args.data_path_and_name_and_type[0].split(",")[0]).parent
+    text = dict(l.rstrip("\\n").partition(" ")[::2] for l in open(data / "text"))
+    samples = dict(l.split() for l in open(data / "utt2num_samples"))
+    keys = [l.split()[0] for l in open(args.key_file) if l.strip()]
+    sizes = [int(s) for s in args.subnets.split()] or SIZES
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "argv.txt").write_text("\\n".join(sys.argv[1:]))
+    for size in sizes:
+        folder = out / str(size)
+        folder.mkdir()
+        hyps = {k: " ".join(text[k].split()[:-1] if size == 16 else text[k].split()) for k in keys}
+        for name, value in (("text", lambda k: hyps[k]), ("token", lambda k: hyps[k]),
+                            ("token_int", lambda k: " ".join("1" for _ in hyps[k].split())),
+                            ("score", lambda k: "-1.0")):
+            (folder / name).write_text("".join(f"{k} {value(k)}".rstrip() + "\\n" for k in keys))
+        audio = sum(int(samples[k]) for k in keys) / 16000
+        spent = 0.01 * size * len(keys)
+        stats = dict(subnet=size, num_utterances=len(keys), audio_seconds=audio, decode_seconds=spent,
+                     rtf=spent / audio, parameters=size * 1000, flops_per_second=size * 1.0e6)
+        (folder / "decode_stats.yaml").write_text(yaml.safe_dump(stats))
+''')
+
+SETS = {
+    "test": [("spkA-t1", "the cat sat"), ("spkA-t2", "on a mat"), ("spkB-t3", "dog ran"), ("spkB-t4", "far away")],
+    "other": [("spkC-o1", "a cat ran far"), ("spkC-o2", "the dog")],
+}
+DECODE_DIR = "exp/asr_tiny/decode_ctc_greedy_asr_model_valid.loss.ave_3best"
+
+
+def write_dump_set(recipe: Path, name: str, utts):
+    folder = recipe / "dump" / "raw" / name
+    folder.mkdir(parents=True)
+    lines = {
+        "wav.scp": [f"{u} dump/raw/{name}/data/{u}.wav" for u, _ in utts],
+        "text": [f"{u} {t}" for u, t in utts],
+        "utt2spk": [f"{u} {u.split('-')[0]}" for u, _ in utts],
+        "utt2num_samples": [f"{u} {8000 * (i + 1)}" for i, (u, _) in enumerate(utts)],
+    }
+    for file_name, content in lines.items():
+        (folder / file_name).write_text("\n".join(sorted(content)) + "\n")
+    (folder / ".done").write_text("made by the test\n")
+
+
+def setup_recipe(tmp_path: Path) -> Path:
+    recipe = make_recipe(tmp_path)
+    for name, utts in SETS.items():
+        write_dump_set(recipe, name, utts)
+    exp = recipe / "exp" / "asr_tiny"
+    exp.mkdir(parents=True)
+    (exp / "config.yaml").write_text("encoder: dynamic_conformer\n")
+    (exp / "valid.loss.ave_3best.pth").write_bytes(b"not a real model")
+    (tmp_path / "fake_ctc_decoder.py").write_text(FAKE_DECODER)
+    return recipe
+
+
+def decode_and_score(recipe: Path, *extra: str):
+    env = {"PYTHONPATH": str(recipe.parents[2])}  # where fake_ctc_decoder.py lives
+    return run_asr(recipe, "--train_set", "train", "--valid_set", "dev", "--test_sets", "test other",
+                   "--stage", "12", "--stop_stage", "13", "--inference_nj", "2", "--asr_exp", "exp/asr_tiny",
+                   "--asr_inference_module", "fake_ctc_decoder", *extra, env=env)
+
+
+def test_decoding_scoring_and_results_table(tmp_path):
+    recipe = setup_recipe(tmp_path)
+    proc = decode_and_score(recipe, "--subnets", "16 32")
+    assert proc.returncode == 0, proc.stdout
+    assert "valid.cer_ctc.ave.pth is not in exp/asr_tiny; decoding valid.loss.ave_3best.pth" in proc.stdout
+    decode = recipe / DECODE_DIR
+
+    # the jobs got the contract's options, one key shard each
+    argv = (decode / "test/logdir/output.2/argv.txt").read_text().splitlines()
+    for option, value in (("--asr_model_file", "exp/asr_tiny/valid.loss.ave_3best.pth"),
+                          ("--asr_train_config", "exp/asr_tiny/config.yaml"),
+                          ("--data_path_and_name_and_type", "dump/raw/test/wav.scp,speech,sound"),
+                          ("--key_file", f"{DECODE_DIR}/test/logdir/keys.2.scp"),
+                          ("--subnets", "16 32"), ("--batch_size", "8"), ("--ngpu", "0")):
+        assert argv[argv.index(option) + 1] == value
+
+    # merged per size: every utterance once, sorted; statistics summed, RTF a ratio of sums
+    assert sorted(p.name for p in (decode / "test").iterdir() if p.is_dir()) == ["16", "32", "logdir"]
+    assert list(read_table(decode / "test/16/text")) == ["spkA-t1", "spkA-t2", "spkB-t3", "spkB-t4"]
+    assert read_table(decode / "test/16/text")["spkA-t1"] == "the cat"
+    stats = yaml.safe_load((decode / "test/32/decode_stats.yaml").read_text())
+    assert stats["num_jobs"] == 2 and stats["num_utterances"] == 4 and stats["subnet"] == 32
+    assert abs(stats["audio_seconds"] - 5.0) < 1e-9  # (8000 + 16000 + 24000 + 32000) / 16000
+    assert abs(stats["rtf"] - stats["decode_seconds"] / stats["audio_seconds"]) < 1e-12
+
+    # scoring files in ESPnet's format
+    score = decode / "test/16/score_wer"
+    assert (score / "ref.trn").read_text().splitlines()[0] == "the cat sat\t(spkA-spkA-t1)"
+    assert (score / "hyp.trn").read_text().splitlines()[0] == "the cat\t(spkA-spkA-t1)"
+    summary = read_sum_avg(score / "result.txt")
+    assert (summary.sentences, summary.words, summary.correct, summary.deletions, summary.errors) == (4, 10, 60.0, 40.0, 40.0)
+    assert "<space>" in (decode / "test/16/score_cer/ref.trn").read_text()
+
+    # one table, one row per size, also printed
+    results = (recipe / "exp/asr_tiny/RESULTS.md").read_text()
+    header = ("| size | parameters | FLOPs / s of audio | WER test (%) | WER other (%) | CER test (%) "
+              "| CER other (%) | RTF test | RTF other |")
+    assert header in results and header in proc.stdout
+    rows = [line for line in results.splitlines() if line.startswith("| 16 |") or line.startswith("| 32 |")]
+    assert rows[0].startswith("| 16 | 16k | 16M | 40.0 | 33.3 |")
+    assert rows[1].startswith("| 32 | 32k | 32M | 0.0 | 0.0 | 0.0 | 0.0 |")
+    assert len([line for line in results.splitlines() if line.startswith("| ")]) == 3
+
+    markers = [p.relative_to(recipe).as_posix() for p in done_markers(recipe)]
+    assert f"{DECODE_DIR}/test/.done" in markers and f"{DECODE_DIR}/other/32/.score.done" in markers
+
+    again = decode_and_score(recipe, "--subnets", "16 32")
+    assert again.returncode == 0 and again.stdout.count("already done") == 2 + 4
+
+    # asking for a size that was not decoded decodes the set again
+    more = decode_and_score(recipe, "--subnets", "32 48")
+    assert more.returncode == 0, more.stdout
+    assert "lacks some of the sizes 32 48; decoding test again" in more.stdout
+    assert (decode / "test/48/score_wer/result.txt").is_file()
+
+
+def test_all_sizes_when_subnets_is_empty(tmp_path):
+    recipe = setup_recipe(tmp_path)
+    proc = decode_and_score(recipe, "--inference_nj", "1")
+    assert proc.returncode == 0, proc.stdout
+    assert sorted(p.name for p in (recipe / DECODE_DIR / "other").iterdir() if p.is_dir()) == ["16", "32", "48", "logdir"]
+    assert "| 48 | 48k | 48M | 0.0 | 0.0 |" in proc.stdout
+
+
+def test_explicit_missing_checkpoint_is_an_error(tmp_path):
+    recipe = setup_recipe(tmp_path)
+    proc = decode_and_score(recipe, "--inference_asr_model", "valid.acc.ave.pth")
+    assert proc.returncode == 1
+    assert "--inference_asr_model: exp/asr_tiny/valid.acc.ave.pth does not exist" in proc.stdout
+    assert not any("decode" in p.as_posix() for p in done_markers(recipe))
