@@ -5,13 +5,19 @@ Takes exactly ``espnet2.bin.asr_train``'s options::
     python -m espnet_dynenc.bin.asr_train --config conf/train.yaml ...
 
 Workers that multi-GPU training spawns re-import this module as their main module,
-so they register the classes too.
+so they register the classes too. ``supernet_ctc`` models also write their subnet
+report (``subnets.yaml``, plots) into ``--output_dir``.
 """
 from espnet_dynenc.registration import load_asr_task
 
 load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
 
-from espnet2.bin.asr_train import main  # noqa: E402
+from espnet_dynenc.espnet_task import DynEncASRTask  # noqa: E402
+
+
+def main(cmd=None) -> None:
+    DynEncASRTask.main(cmd=cmd)
+
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,8 @@ keeps ESPnet's parameter names (``ctc.ctc_lo.*``), so a stock ESPnet CTC checkpo
 """
 import copy
 import logging
+import weakref
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Collection, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -18,21 +20,14 @@ import torch
 from espnet2.asr.ctc import CTC
 from espnet2.asr.espnet_model import ESPnetASRModel
 from espnet2.torch_utils.device_funcs import force_gatherable
+from torch.optim.optimizer import register_optimizer_step_post_hook
 from typeguard import typechecked
 
 from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
-from espnet_dynenc.model.subnets import MaskSpec, build_subnet_masks
-
-
-@dataclass
-class SubnetPass:
-    """One subnet evaluated in an update: which units, how they are scaled, its loss weight."""
-
-    size: int
-    mask: Tuple[bool, ...]
-    loss_weight: float
-    unit_gates: Optional[torch.Tensor] = None
-    unit_drop_rates: Optional[Sequence[float]] = None
+from espnet_dynenc.model.schedule import SubnetPass, step1_passes, step2_passes
+from espnet_dynenc.model.subnets import build_subnet_masks, mask_to_string
+from espnet_dynenc.selection import SELECTORS
+from espnet_dynenc.selection.relaxed_topk import nested_masks, top_k_units
 
 
 @dataclass
@@ -66,6 +61,18 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         supernet_loss_weight: weight of the largest subnet's CTC loss.
         subnet_loss_weight: weight of every other subnet's CTC loss.
         share_ctc_head: one CTC output layer for all sizes instead of one per size.
+        selector: ``simple_topk`` or ``iterative_zero_out`` to learn the masks in Step 1
+            (then ``subnet_masks`` must be left out); None keeps fixed masks.
+        selector_conf: the selector's options (see ``espnet_dynenc.selection``); ``k_min``
+            of ``simple_topk`` defaults to the smallest size.
+        step1_stochastic_depth: row-wise stochastic depth on supernet units outside the
+            current top-k during Step 1.
+        sandwich_stochastic_depth: row-wise stochastic depth on supernet units outside the
+            smallest subnet in Step 2 (and with fixed masks).
+
+    Optimizer updates are counted in the ``num_updates`` buffer (saved in checkpoints) by
+    a hook on the optimizer that steps this model's parameters, so ``accum_grad`` and
+    skipped steps are accounted for.
     """
 
     @typechecked
@@ -88,6 +95,10 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         supernet_loss_weight: float = 1.0,
         subnet_loss_weight: float = 0.3,
         share_ctc_head: bool = False,
+        selector: Optional[str] = None,
+        selector_conf: Optional[Dict] = None,
+        step1_stochastic_depth: float = 0.0,
+        sandwich_stochastic_depth: float = 0.0,
         **kwargs,
     ):
         if not isinstance(encoder, DynamicConformerEncoder):
@@ -104,8 +115,23 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             normalize=normalize, preencoder=preencoder, encoder=encoder, postencoder=postencoder,
             decoder=decoder, ctc=ctc, joint_network=joint_network, ctc_weight=ctc_weight, **kwargs,
         )
+        if selector is not None and subnet_masks is not None:
+            raise ValueError("model_conf: give either subnet_masks (fixed) or a selector (learned), not both")
         self.register_buffer("subnet_masks", build_subnet_masks(subnet_sizes, subnet_masks, encoder.num_units))
         self.subnet_sizes: List[int] = [int(m.sum()) for m in self.subnet_masks]
+        self.selector = _build_selector(selector, selector_conf, encoder.num_units, self.subnet_sizes)
+        if self.selector is not None:
+            self.subnet_masks.copy_(nested_masks(self.selector.ranking(), self.subnet_sizes))
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        for name, rate in (("step1_stochastic_depth", step1_stochastic_depth),
+                           ("sandwich_stochastic_depth", sandwich_stochastic_depth)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"model_conf: {name} must be in [0, 1), got {rate}")
+        self.step1_stochastic_depth = step1_stochastic_depth
+        self.sandwich_stochastic_depth = sandwich_stochastic_depth
+        self.report_dir: Optional[Path] = None  # set by the training entry point
+        self._logged_state = None
+        self._count_optimizer_steps()
         self.supernet_loss_weight = supernet_loss_weight
         self.subnet_loss_weight = subnet_loss_weight
         self.share_ctc_head = share_ctc_head
@@ -200,16 +226,22 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         return out, lens
 
     # ------------------------------------------------------------------ training
+    @property
+    def in_step1(self) -> bool:
+        """Whether the selector is still learning (Step 1)."""
+        return self.selector is not None and int(self.num_updates) < self.selector.step1_updates
+
     def training_passes(self) -> List[SubnetPass]:
-        """The subnets one update trains: here every size, supernet weighted apart."""
-        return [
-            SubnetPass(
-                size,
-                self.mask_for(size),
-                self.supernet_loss_weight if size == self.supernet_size else self.subnet_loss_weight,
-            )
-            for size in self.subnet_sizes
-        ]
+        """The subnets this update trains (see ``espnet_dynenc.model.schedule``)."""
+        update = int(self.num_updates)
+        if self.in_step1:
+            self._log_state(("step1", self.selector.current_k(update)))
+            return step1_passes(self.selector, update, self.encoder.num_units, self.subnet_sizes[0],
+                                self.supernet_loss_weight, self.subnet_loss_weight, self.step1_stochastic_depth)
+        self._freeze_selector()
+        self._log_state(("step2",))
+        return step2_passes(self.subnet_masks, self.subnet_sizes, update, self.supernet_loss_weight,
+                            self.subnet_loss_weight, self.sandwich_stochastic_depth)
 
     def forward(
         self,
@@ -249,8 +281,94 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
                 for size in self.subnet_sizes]
 
     def extra_loss(self, stats: Dict[str, Optional[torch.Tensor]]) -> Union[float, torch.Tensor]:
-        """Loss terms beyond the subnets' CTC losses (none here; selection methods add theirs)."""
-        return 0.0
+        """The selector's own loss in Step 1 (Iterative-Zero-Out's sparsity term)."""
+        if not (self.training and self.in_step1):
+            return 0.0
+        loss = self.selector.extra_loss(int(self.num_updates))
+        if isinstance(loss, torch.Tensor):
+            stats["loss_selector"] = loss.detach()
+        return loss
+
+    def on_optimizer_step(self) -> None:
+        """Called after every optimizer update of this model's parameters."""
+        self.num_updates += 1
+        update = int(self.num_updates)
+        if self.selector is None:
+            return
+        if update <= self.selector.step1_updates:
+            self.selector.after_update(update)
+            if update % max(1, self.selector.step1_updates // 50) == 0:
+                self._append_score_history(update)
+        if update == self.selector.step1_updates:
+            self.subnet_masks.copy_(nested_masks(self.selector.ranking(), self.subnet_sizes))
+            self._freeze_selector()
+            logging.info("DES: Step 1 ends after update %d; masks frozen:\n%s", update, self.describe_masks())
+            self.write_report()
+
+    def _append_score_history(self, update: int) -> None:
+        if self.report_dir is None or _rank() != 0:
+            return
+        from espnet_dynenc.analysis.subnet_report import append_score_history
+
+        append_score_history(self.report_dir, update, self.selector.ranking().tolist())
+
+    def train(self, mode: bool = True):
+        """ESPnet's trainer switches to eval for validation after every epoch: report then."""
+        if self.training and not mode and self.selector is not None:
+            updates = int(self.num_updates)
+            if updates > 0 and updates != getattr(self, "_reported_at", None):
+                self._reported_at = updates
+                self.write_report()
+        return super().train(mode)
+
+    def describe_masks(self) -> str:
+        per_block = self.encoder.units_per_block
+        return "\n".join(f"  {size:>3}: {mask_to_string(self.mask_for(size), per_block)}"
+                         for size in self.subnet_sizes)
+
+    def write_report(self) -> None:
+        """``subnets.yaml`` and plots into the experiment dir (rank 0, when one is set)."""
+        if self.report_dir is None or _rank() != 0:
+            return
+        from espnet_dynenc.analysis.subnet_report import write_subnet_report
+
+        write_subnet_report(self, self.report_dir)
+
+    def _count_optimizer_steps(self) -> None:
+        """Count updates with a global optimizer hook that fires only for this model's optimizer.
+
+        A global hook needs no change to ESPnet's trainer, so stock ``asr_train`` run through
+        the launcher counts correctly too; it is removed when the model is garbage-collected.
+        """
+        model_ref = weakref.ref(self)
+
+        def hook(optimizer, args, kwargs):
+            model = model_ref()
+            if model is None:
+                return
+            first = next(model.encoder.parameters())
+            if any(p is first for group in optimizer.param_groups for p in group["params"]):
+                model.on_optimizer_step()
+
+        handle = register_optimizer_step_post_hook(hook)
+        weakref.finalize(self, handle.remove)
+
+    def _freeze_selector(self) -> None:
+        if self.selector is not None:
+            for p in self.selector.parameters():
+                p.requires_grad_(False)
+
+    def _log_state(self, state) -> None:
+        if state == self._logged_state or not self.training:
+            return
+        self._logged_state = state
+        update = int(self.num_updates)
+        if state[0] == "step1":
+            kept = top_k_units(self.selector.ranking(), state[1])
+            names = ", ".join(self.encoder.unit_name(u) for u in range(self.encoder.num_units) if u not in kept)
+            logging.info("DES Step 1, update %d: k=%d, pruned units: %s", update, state[1], names or "none")
+        else:
+            logging.info("DES Step 2 (sandwich rule) from update %d; masks:\n%s", update, self.describe_masks())
 
     def _subnet_loss(self, embedded, subnet: SubnetPass, text, text_lengths, stats):
         out, intermediate, lens = self.encode_subnet(embedded, subnet)
@@ -286,3 +404,29 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             + sum(p.numel() for p in head.ctc_lo.parameters())
             + sum(p.numel() for m in front for p in m.parameters())
         )
+
+
+def _build_selector(name: Optional[str], conf: Optional[Dict], num_units: int, sizes: List[int]):
+    if name is None:
+        if conf:
+            raise ValueError("model_conf: selector_conf is given but no selector")
+        return None
+    if name not in SELECTORS:
+        raise ValueError(f"model_conf: selector '{name}' is unknown (choose from {sorted(SELECTORS)})")
+    if len(sizes) < 2:
+        raise ValueError("model_conf: a selector needs at least two subnet_sizes")
+    conf = dict(conf or {})
+    if name == "simple_topk":
+        conf.setdefault("k_min", sizes[0])
+        if conf["k_min"] != sizes[0]:
+            raise ValueError(f"selector_conf: k_min={conf['k_min']} must be the smallest size {sizes[0]}")
+    try:
+        return SELECTORS[name](num_units, **conf)
+    except TypeError as error:
+        raise ValueError(f"selector_conf for {name}: {error}") from None
+
+
+def _rank() -> int:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    return 0

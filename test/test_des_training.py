@@ -1,0 +1,65 @@
+"""Dynamic Encoder Size training through ESPnet's own trainer: switch, resume, report."""
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from tiny_asr import make_data_dir, run_module, train_tiny_model, write_config, write_token_list
+
+pytestmark = pytest.mark.slow
+SELECTOR = {"selector": "simple_topk", "selector_conf": {"updates_per_k_step": 1, "k_reduction": 1}}
+TRAIN = {"batch_size": 2, "accum_grad": 2, "max_epoch": 3, "optim_conf": {"lr": 0.01}}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("des")
+    return root, make_data_dir(root, "train", 12, seed=0), make_data_dir(root, "valid", 4, seed=1), \
+        write_token_list(root)
+
+
+def _final_state(exp):
+    # ESPnet's checkpoint holds optimizer and reporter state too (not weights only).
+    return torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)["model"]
+
+
+def test_switch_after_step1_updates_with_accum_grad_and_report(corpus):
+    root, train, valid, tokens = corpus
+    config = write_config(root, model_conf=SELECTOR, extra=TRAIN, name="des.yaml")
+    exp = train_tiny_model(root, config, train, valid, tokens, exp_name="exp_des")
+    log = (exp / "train.log").read_text()
+    # 12 utterances / batch 2 = 6 iterations per epoch, accum_grad 2: 3 updates per epoch.
+    # Step 1: k = 7, 6, 5, 4 for one update each -> the switch after update 4.
+    assert "DES: Step 1 ends after update 4" in log
+    for k in (7, 6, 5, 4):
+        assert f"k={k}," in log
+    state = _final_state(exp)
+    assert int(state["num_updates"]) == 9
+    report = yaml.safe_load((exp / "subnets.yaml").read_text())
+    assert report["num_updates"] == 9 and set(report["subnets"]) == {4, 8}
+    small = report["subnets"][4]
+    assert small["mask"].replace(" ", "").count("1") == 4
+    assert small["mask"] != "1111 0000"  # learned, not the first k units
+    assert small["parameters"] < report["subnets"][8]["parameters"]
+    masks = state["subnet_masks"]
+    assert bool((masks[0] <= masks[1]).all())
+    assert (exp / "subnets.png").stat().st_size > 0
+    assert (exp / "selection_scores.png").stat().st_size > 0
+    assert len((exp / "selection_scores.tsv").read_text().splitlines()) == 4
+
+
+def test_interrupted_and_resumed_run_selects_the_same_masks(corpus):
+    root, train, valid, tokens = corpus
+    full = write_config(root, model_conf=SELECTOR, extra=TRAIN, name="full.yaml")
+    exp_full = train_tiny_model(root, full, train, valid, tokens, exp_name="exp_full")
+    first = write_config(root, model_conf=SELECTOR, extra={**TRAIN, "max_epoch": 1}, name="part.yaml")
+    exp_part = train_tiny_model(root, first, train, valid, tokens, exp_name="exp_part")
+    assert int(_final_state(exp_part)["num_updates"]) == 3  # interrupted inside Step 1
+    # Resume: same experiment dir, the full config, ESPnet's --resume (on by default).
+    shutil.copy(full, root / "part.yaml")
+    exp_resumed = train_tiny_model(root, root / "part.yaml", train, valid, tokens, exp_name="exp_part")
+    a, b = _final_state(exp_full), _final_state(exp_resumed)
+    assert int(b["num_updates"]) == 9
+    assert torch.equal(a["subnet_masks"], b["subnet_masks"])
+    torch.testing.assert_close(a["selector.scores"], b["selector.scores"])

@@ -1,0 +1,150 @@
+"""Simple-Top-k, Iterative-Zero-Out and the two-step schedule of supernet_ctc."""
+import pytest
+import torch
+from espnet2.asr.ctc import CTC
+
+from espnet_dynenc.encoder import DynamicConformerEncoder
+from espnet_dynenc.model.schedule import sandwich_sizes
+from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
+from espnet_dynenc.selection import IterativeZeroOut, SimpleTopK
+from espnet_dynenc.selection.relaxed_topk import nested_masks, relaxed_khot, straight_through_khot, top_k_units
+
+TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<sos/eos>"]
+ENC = dict(output_size=16, attention_heads=2, linear_units=24, num_blocks=2, cnn_module_kernel=3,
+           macaron_style=True, rel_pos_type="latest", dropout_rate=0.0, positional_dropout_rate=0.0)
+
+
+def test_relaxed_khot_sums_to_k_and_straight_through_picks_top_k():
+    scores = torch.tensor([0.3, 2.0, -1.0, 0.9, 1.5, 0.0], requires_grad=True)
+    for k in (1, 3, 5):
+        soft = relaxed_khot(scores, k)
+        assert float(soft.sum()) == pytest.approx(k, abs=1e-5)
+        assert bool((soft >= 0).all())  # at temperature 1 an entry may exceed 1; the sum is k
+    hard = straight_through_khot(scores, 3)
+    assert hard.tolist() == [0.0, 1.0, 0.0, 1.0, 1.0, 0.0]
+    (hard * torch.arange(6.0)).sum().backward()
+    assert scores.grad is not None and bool((scores.grad != 0).any())
+
+
+def test_ties_go_to_lower_index_and_masks_nest():
+    assert top_k_units(torch.zeros(5), 2) == [0, 1]
+    masks = nested_masks(torch.tensor([0.1, 0.9, 0.5, 0.7, 0.2]), [1, 3, 5])
+    assert masks.int().tolist() == [[0, 1, 0, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1]]
+    assert bool((masks[0] <= masks[1]).all() and (masks[1] <= masks[2]).all())
+
+
+def test_simple_topk_k_schedule():
+    sel = SimpleTopK(num_units=48, k_min=16, updates_per_k_step=10, k_reduction=4)
+    assert sel.current_k(0) == 44  # k starts at L - r
+    assert sel.current_k(9) == 44 and sel.current_k(10) == 40
+    assert sel.step1_updates == 10 * (48 - 16) // 4 == 80
+    assert sel.current_k(79) == 16 and sel.current_k(1000) == 16
+    assert SimpleTopK(48, 16, 5).step1_updates == 5 * 32
+    scores = sel.scores.detach()
+    assert bool((scores[:-1] > scores[1:]).all()) and float(scores.max() - scores.min()) < 1e-3
+
+
+def test_zero_out_gates_at_each_iteration_boundary():
+    sel = IterativeZeroOut(num_units=6, steps_per_iter=[3, 2], zero_out_counts=[2, 4])
+    assert sel.step1_updates == 5
+    with torch.no_grad():
+        sel.gates.copy_(torch.tensor([10.0, 9.0, 8.0, 7.0, 6.0, 5.0]))
+    assert [sel.current_k(u) for u in range(5)] == [4, 4, 4, 2, 2]
+    for update in (1, 2):
+        sel.after_update(update)
+    assert sel.gates.tolist() == [10.0, 9.0, 8.0, 7.0, 6.0, 5.0]
+    sel.after_update(3)  # iteration 0 ends: its 2 smallest gates go to -5
+    assert sel.gates.tolist() == [10.0, 9.0, 8.0, 7.0, -5.0, -5.0]
+    sel.after_update(4)
+    sel.after_update(5)  # iteration 1 ends: 4 smallest
+    assert sel.gates.tolist() == [10.0, 9.0, -5.0, -5.0, -5.0, -5.0]
+    assert sel.gates.requires_grad  # zeroed gates stay trainable
+    loss = sel.extra_loss(0)
+    expected = 5.0 * abs((6 - float(torch.sigmoid(sel.gates).sum())) / 6 - 2 / 6)
+    assert float(loss) == pytest.approx(expected)
+
+
+def test_sandwich_rule_sizes():
+    assert sandwich_sizes([12, 24, 48], 7) == [12, 24, 48]
+    draws = {tuple(sandwich_sizes([12, 24, 36, 48], u)) for u in range(40)}
+    assert draws == {(12, 24, 48), (12, 36, 48)}
+    assert sandwich_sizes([12, 24, 36, 48], 5) == sandwich_sizes([12, 24, 36, 48], 5)  # same on every rank
+
+
+def _model(**conf):
+    torch.manual_seed(0)
+    encoder = DynamicConformerEncoder(20, **ENC)
+    return ESPnetSupernetCTCModel(
+        vocab_size=len(TOKENS), token_list=TOKENS, frontend=None, specaug=None, normalize=None,
+        preencoder=None, encoder=encoder, postencoder=None, decoder=None, ctc=CTC(len(TOKENS), 16),
+        joint_network=None, **conf,
+    )
+
+
+def _batch():
+    torch.manual_seed(1)
+    return torch.randn(2, 40, 20), torch.tensor([40, 33]), torch.tensor([[2, 3], [4, -1]]), torch.tensor([2, 1])
+
+
+def test_step1_runs_supernet_and_gated_smallest_then_switches_on_optimizer_updates():
+    model = _model(subnet_sizes=[4, 6, 8], selector="simple_topk",
+                   selector_conf={"updates_per_k_step": 2, "k_reduction": 2})
+    assert model.selector.step1_updates == 4
+    model.train()
+    passes = model.training_passes()
+    assert [p.size for p in passes] == [8, 4]
+    assert passes[1].unit_gates is not None and all(passes[1].mask)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    for update in range(6):
+        optimizer.zero_grad()
+        loss, _, _ = model(*_batch())
+        loss.backward()
+        if update < 4:
+            assert model.selector.scores.grad is not None and bool((model.selector.scores.grad != 0).any())
+        optimizer.step()
+        assert int(model.num_updates) == update + 1
+    assert not model.in_step1
+    assert not model.selector.scores.requires_grad
+    passes = model.training_passes()
+    assert [p.size for p in passes] == [4, 6, 8]
+    assert all(p.unit_gates is None for p in passes)
+    expected = nested_masks(model.selector.ranking(), [4, 6, 8])
+    assert torch.equal(model.subnet_masks, expected)
+
+
+def test_an_unrelated_optimizer_does_not_count():
+    model = _model(subnet_sizes=[4, 8], selector="simple_topk", selector_conf={"updates_per_k_step": 1})
+    other = torch.nn.Linear(2, 2)
+    torch.optim.SGD(other.parameters(), lr=0.1).step()
+    assert int(model.num_updates) == 0
+
+
+def test_step2_stochastic_depth_only_outside_smallest_subnet():
+    model = _model(subnet_sizes=[4, 8], subnet_masks=["1100 1100", "1111 1111"], sandwich_stochastic_depth=0.3)
+    model.train()
+    supernet = model.training_passes()[-1]
+    assert supernet.unit_drop_rates == [0.0, 0.0, 0.3, 0.3, 0.0, 0.0, 0.3, 0.3]
+    assert model.training_passes()[0].unit_drop_rates is None
+
+
+def test_zero_out_adds_its_sparsity_loss_in_step1():
+    model = _model(subnet_sizes=[4, 8], selector="iterative_zero_out",
+                   selector_conf={"steps_per_iter": [2, 2], "zero_out_counts": [2, 4]})
+    model.train()
+    _, stats, _ = model(*_batch())
+    assert "loss_selector" in stats
+
+
+@pytest.mark.parametrize("conf, message", [
+    ({"selector": "magic"}, "selector 'magic' is unknown"),
+    ({"selector": "simple_topk", "selector_conf": {"updates_per_k_step": 1, "k_min": 2}}, "k_min=2 must be the smallest"),
+    ({"selector": "simple_topk", "selector_conf": {"updates_per_k_step": 1, "bogus": 1}}, "selector_conf for simple_topk"),
+    ({"selector": "simple_topk", "selector_conf": {"updates_per_k_step": 0}}, "updates_per_k_step must be > 0"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1, 1], "zero_out_counts": [3, 2]}},
+     "strictly increasing"),
+    ({"selector": "simple_topk", "subnet_masks": ["1111 0000", "1111 1111"]}, "not both"),
+    ({"sandwich_stochastic_depth": 1.0}, "sandwich_stochastic_depth must be in"),
+])
+def test_bad_selector_configuration(conf, message):
+    with pytest.raises(ValueError, match=message):
+        _model(subnet_sizes=[4, 8], **conf)
