@@ -1,11 +1,15 @@
 """Dynamic Encoder Size training through ESPnet's own trainer: switch, resume, report."""
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 import yaml
 
-from tiny_asr import make_data_dir, run_module, train_tiny_model, write_config, write_token_list
+from tiny_asr import (collect_stats, make_data_dir, train_tiny_model, training_args, write_config,
+                      write_token_list)
 
 pytestmark = pytest.mark.slow
 SELECTOR = {"selector": "simple_topk", "selector_conf": {"updates_per_k_step": 1, "k_reduction": 1}}
@@ -63,3 +67,36 @@ def test_interrupted_and_resumed_run_selects_the_same_masks(corpus):
     assert int(b["num_updates"]) == 9
     assert torch.equal(a["subnet_masks"], b["subnet_masks"])
     torch.testing.assert_close(a["selector.scores"], b["selector.scores"])
+
+
+def test_two_process_training_through_espnet_launcher(corpus):
+    """ESPnet's launcher in its multi-host mode, with an ``ssh`` that runs on this machine:
+    two gloo ranks, four sizes (a random middle size per Step-2 update), no unused_parameters."""
+    root, train, valid, tokens = corpus
+    conf = {"subnet_sizes": [2, 4, 6, 8], "selector": "simple_topk",
+            "selector_conf": {"updates_per_k_step": 1, "k_reduction": 2}, "log_sandwich_draws": True}
+    config = write_config(root, model_conf=conf, extra={"batch_size": 4, "max_epoch": 2}, name="ddp.yaml")
+    stats = collect_stats(root, config, train, valid, tokens, "exp_ddp_stats")
+    exp = root / "exp_ddp"
+    bin_dir = root / "fake_bin"
+    bin_dir.mkdir(exist_ok=True)
+    ssh = bin_dir / "ssh"
+    ssh.write_text('#!/usr/bin/env bash\n# ssh HOST COMMAND...: run COMMAND here.\nshift\nexec bash -c "$*"\n')
+    ssh.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "espnet2.bin.launch", "--host", "localhost,localhost", "--ngpu", "0", "--envfile", "none",
+           "--log", str(exp / "train.log"), "--init_file_prefix", str(exp / ".dist_init_"), "--",
+           sys.executable, "-m", "espnet_dynenc.bin.asr_train",
+           *training_args(config, train, valid, tokens, stats, exp)]
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    log = (exp / "train.log").read_text() if (exp / "train.log").exists() else ""
+    assert proc.returncode == 0, proc.stderr[-3000:] + log[-5000:]
+    assert "world_size=2" in log or "dist_world_size: 2" in (exp / "config.yaml").read_text()
+    # 12 utterances, batch 4 -> 3 updates per epoch; Step 1 = 3 updates (k = 6, 4, 2).
+    assert "DES: Step 1 ends after update 3" in log
+    state = _final_state(exp)
+    assert int(state["num_updates"]) == 6
+    assert [int(m.sum()) for m in state["subnet_masks"]] == [2, 4, 6, 8]
+    draws = [(exp / f"sandwich_draws.rank{r}.txt").read_text().splitlines() for r in (0, 1)]
+    assert draws[0] == draws[1] and [line.split()[0] for line in draws[0]] == ["3", "4", "5"]
+    assert all(len(line.split()) == 4 and line.split()[1] == "2" and line.split()[3] == "8" for line in draws[0])

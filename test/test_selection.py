@@ -104,7 +104,16 @@ def test_step1_runs_supernet_and_gated_smallest_then_switches_on_optimizer_updat
         optimizer.step()
         assert int(model.num_updates) == update + 1
     assert not model.in_step1
-    assert not model.selector.scores.requires_grad
+    frozen = model.selector.scores.detach().clone()
+    optimizer.zero_grad()
+    model(*_batch())[0].backward()
+    assert torch.equal(model.selector.scores.grad, torch.zeros_like(frozen))  # zero, not missing
+    optimizer.step()
+    assert torch.equal(model.selector.scores, frozen)  # Step 2: scores stay frozen
+    reloaded = _model(subnet_sizes=[4, 6, 8], selector="simple_topk",
+                      selector_conf={"updates_per_k_step": 2, "k_reduction": 2})
+    reloaded.load_state_dict(model.state_dict())
+    assert not reloaded.selector.scores.requires_grad  # loaded in Step 2: left out of DDP
     passes = model.training_passes()
     assert [p.size for p in passes] == [4, 6, 8]
     assert all(p.unit_gates is None for p in passes)
@@ -148,3 +157,19 @@ def test_zero_out_adds_its_sparsity_loss_in_step1():
 def test_bad_selector_configuration(conf, message):
     with pytest.raises(ValueError, match=message):
         _model(subnet_sizes=[4, 8], **conf)
+
+
+def test_checkpointed_subnets_give_the_same_loss_and_gradients():
+    results = []
+    for checkpointed in (False, True):
+        model = _model(subnet_sizes=[4, 6, 8], subnet_masks=["1100 1100", "1110 1110", "1111 1111"],
+                       sandwich_stochastic_depth=0.5, checkpoint_subnets=checkpointed).train()
+        torch.manual_seed(5)
+        loss, _, _ = model(*_batch())
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-5, rtol=1e-4, msg=name)

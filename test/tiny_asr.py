@@ -93,24 +93,39 @@ def run_module(module: str, args: List[str], cwd: Path, timeout: int = 600) -> s
     return proc
 
 
-def train_tiny_model(root: Path, config: Path, train: Path, valid: Path, token_list: Path, exp_name: str = "exp") -> Path:
-    """collect-stats then training through ESPnet's real entry points; the log goes to exp/train.log."""
-    common = ["--use_preprocessor", "true", "--token_type", "char", "--token_list", str(token_list),
-              "--config", str(config), "--ngpu", "0", "--num_workers", "0"]
-    stats = root / f"{exp_name}_stats"
+def _common_args(config: Path, token_list: Path) -> List[str]:
+    return ["--use_preprocessor", "true", "--token_type", "char", "--token_list", str(token_list),
+            "--config", str(config), "--ngpu", "0", "--num_workers", "0"]
+
+
+def collect_stats(root: Path, config: Path, train: Path, valid: Path, token_list: Path, name: str) -> Path:
+    """ESPnet's collect-stats pass: shapes and feature statistics under ``root/name``."""
+    stats = root / name
     shape_args = []
     for prefix, data in (("train", train), ("valid", valid)):
         keys = root / f"{prefix}_keys"
         keys.write_text("".join(line.split()[0] + " 1\n" for line in (data / "wav.scp").read_text().splitlines()))
         shape_args += [f"--{prefix}_shape_file", str(keys)]
-    run_module("espnet_dynenc.bin.asr_train", common + data_args("train", train) + data_args("valid", valid)
-               + shape_args + ["--collect_stats", "true", "--output_dir", str(stats)], cwd=root)
-    exp = root / exp_name
-    proc = run_module("espnet_dynenc.bin.asr_train", common + data_args("train", train) + data_args("valid", valid) + [
+    run_module("espnet_dynenc.bin.asr_train", _common_args(config, token_list) + data_args("train", train)
+               + data_args("valid", valid) + shape_args + ["--collect_stats", "true", "--output_dir", str(stats)],
+               cwd=root)
+    return stats
+
+
+def training_args(config: Path, train: Path, valid: Path, token_list: Path, stats: Path, exp: Path) -> List[str]:
+    return _common_args(config, token_list) + data_args("train", train) + data_args("valid", valid) + [
         "--train_shape_file", f"{stats}/train/speech_shape",
         "--valid_shape_file", f"{stats}/valid/speech_shape",
         "--normalize", "global_mvn", "--normalize_conf", f"stats_file={stats}/train/feats_stats.npz",
-        "--output_dir", str(exp)], cwd=root)
+        "--output_dir", str(exp)]
+
+
+def train_tiny_model(root: Path, config: Path, train: Path, valid: Path, token_list: Path, exp_name: str = "exp") -> Path:
+    """collect-stats then training through ESPnet's real entry points; the log goes to exp/train.log."""
+    stats = collect_stats(root, config, train, valid, token_list, f"{exp_name}_stats")
+    exp = root / exp_name
+    proc = run_module("espnet_dynenc.bin.asr_train", training_args(config, train, valid, token_list, stats, exp),
+                      cwd=root)
     (exp / "train.log").write_text(proc.stdout + proc.stderr)
     return exp
 

@@ -9,7 +9,8 @@ case "${1:-}" in
 esac
 packages=(sctk sox flac espeak-ng)
 missing=()
-command -v sclite >/dev/null || missing+=(sctk)
+# Debian installs sclite under /usr/lib/sctk/bin; recipes put that on PATH (path.sh).
+command -v sclite >/dev/null || [ -x /usr/lib/sctk/bin/sclite ] || missing+=(sctk)
 command -v sox >/dev/null || missing+=(sox)
 command -v flac >/dev/null || missing+=(flac)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)

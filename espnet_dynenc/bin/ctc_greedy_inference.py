@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import humanfriendly
 import torch
 import yaml
 
@@ -55,11 +56,38 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ngpu", type=int, default=0)
     parser.add_argument("--dtype", default="float32", choices=["float16", "bfloat16", "float32", "float64"])
     parser.add_argument("--num_workers", type=int, default=1)
-    parser.add_argument("--fs", type=int, default=16000, help="sampling rate of the audio (for the RTF)")
+    parser.add_argument("--fs", type=int, default=None,
+                        help="sampling rate of the audio, for the RTF (default: the training config's "
+                             "frontend_conf.fs, else 16000)")
     parser.add_argument("--flops_reference_seconds", type=float, default=10.0,
                         help="utterance duration at which FLOPs per second are counted")
     parser.add_argument("--log_level", default="INFO", choices=["ERROR", "WARNING", "INFO", "DEBUG"])
+    parser.add_argument("--config", default=None,
+                        help="YAML file of default values for these options (asr.sh's --inference_config)")
     return parser
+
+
+def parse_args(cmd: Optional[List[str]] = None) -> argparse.Namespace:
+    """Command line over ``--config`` defaults; an unknown key in the config is an error."""
+    parser = get_parser()
+    args = parser.parse_args(cmd)
+    if args.config is None:
+        return args
+    with open(args.config, encoding="utf-8") as f:
+        defaults = yaml.safe_load(f) or {}
+    known = {action.dest for action in parser._actions}
+    unknown = sorted(set(defaults) - known)
+    if unknown:
+        parser.error(f"--config {args.config}: unknown option(s) {unknown}")
+    parser.set_defaults(**defaults)
+    return parser.parse_args(cmd)
+
+
+def sampling_rate(args: argparse.Namespace, train_args) -> int:
+    if args.fs is not None:
+        return args.fs
+    fs = (getattr(train_args, "frontend_conf", None) or {}).get("fs", 16000)
+    return int(humanfriendly.parse_size(fs)) if isinstance(fs, str) else int(fs)
 
 
 def parse_sizes(text: str, model: ESPnetSupernetCTCModel) -> List[int]:
@@ -127,6 +155,7 @@ def decode(args: argparse.Namespace) -> None:
         raise ValueError(f"{args.asr_train_config}: model is {type(model).__name__}, expected model: supernet_ctc")
     model.to(dtype=getattr(torch, args.dtype)).eval()
     sizes = parse_sizes(args.subnets, model)
+    fs = sampling_rate(args, train_args)
     skip_blocks = tuple(args.skip_blocks)
     tokenizer = build_text_converter(train_args)
     converter = TokenIDConverter(token_list=model.token_list)
@@ -150,7 +179,7 @@ def decode(args: argparse.Namespace) -> None:
     for keys, batch in loader:
         speech = batch["speech"].to(device, dtype=getattr(torch, args.dtype))
         lengths = batch["speech_lengths"].to(device)
-        audio_seconds += float(lengths.sum()) / args.fs
+        audio_seconds += float(lengths.sum()) / fs
         num_utts += len(keys)
         start = time.perf_counter()
         embedded = model.embed(speech, lengths)
@@ -167,7 +196,7 @@ def decode(args: argparse.Namespace) -> None:
                 writers[size].add(key, hyp.token_ids, tokens, text, hyp.score)
         logging.info("decoded %d utterances (%.1f s of audio)", num_utts, audio_seconds)
     for size in sizes:
-        complexity = subnet_complexity(model, size, args.flops_reference_seconds, args.fs, skip_blocks)
+        complexity = subnet_complexity(model, size, args.flops_reference_seconds, fs, skip_blocks)
         decode_seconds = frontend_seconds + writers[size].seconds
         writers[size].finish({
             "subnet": size,
@@ -183,7 +212,7 @@ def decode(args: argparse.Namespace) -> None:
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
-    args = get_parser().parse_args(cmd)
+    args = parse_args(cmd)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     try:

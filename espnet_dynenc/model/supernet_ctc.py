@@ -21,6 +21,7 @@ from espnet2.asr.ctc import CTC
 from espnet2.asr.espnet_model import ESPnetASRModel
 from espnet2.torch_utils.device_funcs import force_gatherable
 from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.utils.checkpoint import checkpoint
 from typeguard import typechecked
 
 from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
@@ -69,6 +70,11 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             current top-k during Step 1.
         sandwich_stochastic_depth: row-wise stochastic depth on supernet units outside the
             smallest subnet in Step 2 (and with fixed masks).
+        log_sandwich_draws: each rank appends the sizes of every Step-2 update to
+            ``sandwich_draws.rank<r>.txt`` in the experiment dir (to check multi-GPU agreement).
+        checkpoint_subnets: keep only one subnet's activations alive at a time: each
+            subnet's blocks are recomputed during backward (about one more forward pass of
+            compute, peak memory close to a single-model update).
 
     Optimizer updates are counted in the ``num_updates`` buffer (saved in checkpoints) by
     a hook on the optimizer that steps this model's parameters, so ``accum_grad`` and
@@ -99,6 +105,8 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         selector_conf: Optional[Dict] = None,
         step1_stochastic_depth: float = 0.0,
         sandwich_stochastic_depth: float = 0.0,
+        checkpoint_subnets: bool = False,
+        log_sandwich_draws: bool = False,
         **kwargs,
     ):
         if not isinstance(encoder, DynamicConformerEncoder):
@@ -129,8 +137,11 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
                 raise ValueError(f"model_conf: {name} must be in [0, 1), got {rate}")
         self.step1_stochastic_depth = step1_stochastic_depth
         self.sandwich_stochastic_depth = sandwich_stochastic_depth
+        self.checkpoint_subnets = checkpoint_subnets
+        self.log_sandwich_draws = log_sandwich_draws
         self.report_dir: Optional[Path] = None  # set by the training entry point
         self._logged_state = None
+        self._frozen_selector: Optional[Dict[str, torch.Tensor]] = None
         self._count_optimizer_steps()
         self.supernet_loss_weight = supernet_loss_weight
         self.subnet_loss_weight = subnet_loss_weight
@@ -238,10 +249,13 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             self._log_state(("step1", self.selector.current_k(update)))
             return step1_passes(self.selector, update, self.encoder.num_units, self.subnet_sizes[0],
                                 self.supernet_loss_weight, self.subnet_loss_weight, self.step1_stochastic_depth)
-        self._freeze_selector()
         self._log_state(("step2",))
-        return step2_passes(self.subnet_masks, self.subnet_sizes, update, self.supernet_loss_weight,
-                            self.subnet_loss_weight, self.sandwich_stochastic_depth)
+        passes = step2_passes(self.subnet_masks, self.subnet_sizes, update, self.supernet_loss_weight,
+                              self.subnet_loss_weight, self.sandwich_stochastic_depth)
+        if self.log_sandwich_draws and self.report_dir is not None:
+            with open(self.report_dir / f"sandwich_draws.rank{_rank()}.txt", "a", encoding="utf-8") as f:
+                f.write(f"{update} {' '.join(str(p.size) for p in passes)}\n")
+        return passes
 
     def forward(
         self,
@@ -264,7 +278,10 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         loss = 0.0
         stats: Dict[str, Optional[torch.Tensor]] = {}
         for subnet in passes:
-            loss_ctc, cer_ctc = self._subnet_loss(embedded, subnet, text, text_lengths, stats)
+            if self.training and self.checkpoint_subnets:
+                loss_ctc, cer_ctc = self._checkpointed_subnet_loss(embedded, subnet, text, text_lengths, stats)
+            else:
+                loss_ctc, cer_ctc = self._subnet_loss(embedded, subnet, text, text_lengths, stats)
             stats[f"loss_ctc_{subnet.size}"] = loss_ctc.detach()
             stats[f"cer_ctc_{subnet.size}"] = cer_ctc
             if subnet.size == self.supernet_size:
@@ -272,6 +289,8 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
                 stats["cer_ctc"] = cer_ctc
             loss = loss + subnet.loss_weight * loss_ctc
         loss = loss + self.extra_loss(stats)
+        if self.training:
+            loss = loss + self._zero_gradient_path([p.size for p in passes])
         stats["loss"] = loss.detach()
         return force_gatherable((loss, stats, batch_size), loss.device)
 
@@ -295,13 +314,17 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         update = int(self.num_updates)
         if self.selector is None:
             return
+        if update > self.selector.step1_updates and self._frozen_selector is not None:
+            # A DDP wrapper built in Step 1 still expects the selector's gradients (zero since
+            # the switch); AdamW's decay would still move it, so its values are put back.
+            self.selector.load_state_dict(self._frozen_selector)
         if update <= self.selector.step1_updates:
             self.selector.after_update(update)
             if update % max(1, self.selector.step1_updates // 50) == 0:
                 self._append_score_history(update)
         if update == self.selector.step1_updates:
             self.subnet_masks.copy_(nested_masks(self.selector.ranking(), self.subnet_sizes))
-            self._freeze_selector()
+            self._frozen_selector = {k: v.detach().clone() for k, v in self.selector.state_dict().items()}
             logging.info("DES: Step 1 ends after update %d; masks frozen:\n%s", update, self.describe_masks())
             self.write_report()
 
@@ -353,10 +376,29 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         handle = register_optimizer_step_post_hook(hook)
         weakref.finalize(self, handle.remove)
 
-    def _freeze_selector(self) -> None:
-        if self.selector is not None:
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load; a model loaded in Step 2 (e.g. ``--resume``) keeps its selector frozen.
+
+        ESPnet resumes before wrapping the model in DDP, so parameters frozen here are left
+        out of the wrapper and need no gradient.
+        """
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        if self.selector is not None and not self.in_step1:
             for p in self.selector.parameters():
                 p.requires_grad_(False)
+        return result
+
+    def _zero_gradient_path(self, trained_sizes: List[int]) -> torch.Tensor:
+        """0 x every trainable parameter this update leaves unused (other sizes' heads, a
+        frozen selector): each gets an exact zero gradient, so multi-GPU training runs
+        without ``unused_parameters`` and every update treats parameters alike."""
+        unused = [head for size, head in self.subnet_ctcs.items() if int(size) not in trained_sizes]
+        if self.selector is not None and not self.in_step1:
+            unused.append(self.selector)
+        params = [p for module in unused for p in module.parameters() if p.requires_grad]
+        if not params:
+            return torch.zeros((), device=self.subnet_masks.device)
+        return 0.0 * sum(p.sum() for p in params)
 
     def _log_state(self, state) -> None:
         if state == self._logged_state or not self.training:
@@ -369,6 +411,15 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             logging.info("DES Step 1, update %d: k=%d, pruned units: %s", update, state[1], names or "none")
         else:
             logging.info("DES Step 2 (sandwich rule) from update %d; masks:\n%s", update, self.describe_masks())
+
+    def _checkpointed_subnet_loss(self, embedded, subnet: SubnetPass, text, text_lengths, stats):
+        """``_subnet_loss`` whose activations are recomputed in backward (same RNG draws)."""
+
+        def loss_of(xs: torch.Tensor) -> torch.Tensor:
+            shared = EmbeddedInput(xs, embedded.pos_emb, embedded.masks)
+            return self._subnet_loss(shared, subnet, text, text_lengths, stats)[0]
+
+        return checkpoint(loss_of, embedded.xs, use_reentrant=False), None
 
     def _subnet_loss(self, embedded, subnet: SubnetPass, text, text_lengths, stats):
         out, intermediate, lens = self.encode_subnet(embedded, subnet)
