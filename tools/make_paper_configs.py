@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Write the paper-parity training configs into conf/paper/<corpus>/.
+
+One source for every shipped recipe config, so schedules are computed rather than typed:
+
+* Dynamic Encoder Size supernets (Xu et al., Interspeech 2024) with Simple-Top-k and
+  Iterative-Zero-Out, using the released schedules (RETURNN updates of ~150 s audio: the
+  configs keep that batch size and those update counts);
+* the individually trained model of every size (same number of updates);
+* the Aux-Loss early-exit model (CTC heads after blocks 4/8/12, weights 0.3/0.3/1.0);
+* InterCTC + linear stochastic depth models for layer pruning on demand (Lee et al., 2021),
+  Conformer and Transformer.
+
+``num_iters_per_epoch`` is set so that Step 1 ends at 60% of training, as in the released
+configs (59-64%). Run ``python tools/make_paper_configs.py --check`` to verify that the
+committed files are up to date (the tests do).
+"""
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "conf" / "paper"
+BATCH_BINS = 150 * 16000  # ~150 s of 16 kHz audio per update, all ranks together
+STEP1_SHARE = 0.6
+
+CORPORA = {
+    "librispeech": dict(d=512, heads=8, ffn=2048, dropout=0.1, epochs=30),
+    "tedlium2": dict(d=384, heads=6, ffn=1536, dropout=0.2, epochs=50),
+}
+
+# (corpus, sizes) -> released schedules; see ../shared spec des.md "Released hyper-parameters".
+SIMPLE_TOPK = {
+    ("librispeech", (16, 32, 48)): dict(updates_per_k_step=14640, k_reduction=1),
+    ("tedlium2", (16, 32, 48)): dict(updates_per_k_step=26600, k_reduction=4),
+    ("tedlium2", (12, 24, 36, 48)): dict(updates_per_k_step=5734, k_reduction=1),
+    # Not released: Step 1 as long as the released 3-size schedule (212,800 updates), r = 4.
+    ("tedlium2", (24, 48)): dict(updates_per_k_step=35467, k_reduction=4),
+}
+ZERO_OUT = {
+    ("librispeech", (16, 32, 48)): dict(steps_per_iter=[27450] * 16, zero_out_counts=list(range(2, 33, 2))),
+    ("tedlium2", (16, 32, 48)): dict(steps_per_iter=[42000] + [25200] * 7, zero_out_counts=list(range(4, 33, 4))),
+    ("tedlium2", (12, 24, 36, 48)): dict(steps_per_iter=[42000] + [25200] * 8,
+                                         zero_out_counts=list(range(4, 37, 4))),
+    ("tedlium2", (24, 48)): dict(steps_per_iter=[42000] + [25200] * 5, zero_out_counts=list(range(4, 25, 4))),
+}
+STEP2_DEPTH = {("librispeech", 3): 0.3, ("tedlium2", 2): 0.5, ("tedlium2", 3): 0.4, ("tedlium2", 4): 0.3}
+
+
+def encoder_conf(corpus: str, num_blocks: int = 12, **overrides) -> Dict:
+    c = CORPORA[corpus]
+    conf = dict(
+        output_size=c["d"], attention_heads=c["heads"], linear_units=c["ffn"], num_blocks=num_blocks,
+        dropout_rate=c["dropout"], positional_dropout_rate=c["dropout"], attention_dropout_rate=c["dropout"],
+        input_layer="conv2d", normalize_before=True, macaron_style=True, rel_pos_type="latest",
+        pos_enc_layer_type="rel_pos", selfattention_layer_type="rel_selfattn", activation_type="swish",
+        use_cnn_module=True, cnn_module_kernel=31,
+    )
+    conf.update(overrides)
+    return conf
+
+
+def training_conf(corpus: str, total_updates: int, criteria: List[List[str]]) -> Dict:
+    epochs = CORPORA[corpus]["epochs"]
+    return {
+        "frontend": "default",
+        "frontend_conf": {"n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 80},
+        "specaug": "specaug",
+        "specaug_conf": {"apply_time_warp": True, "time_warp_window": 5, "time_warp_mode": "bicubic",
+                         "apply_freq_mask": True, "freq_mask_width_range": [0, 27], "num_freq_mask": 2,
+                         "apply_time_mask": True, "time_mask_width_ratio_range": [0.0, 0.05], "num_time_mask": 10},
+        "optim": "adamw",
+        "optim_conf": {"lr": 4.0e-4, "eps": 1.0e-16, "weight_decay": 1.0e-3},
+        "scheduler": "onecyclelr",
+        "scheduler_conf": {"max_lr": 4.0e-4, "total_steps": total_updates, "pct_start": 0.45,
+                           "anneal_strategy": "linear"},
+        "batch_type": "numel",
+        "batch_bins": BATCH_BINS,
+        "accum_grad": 1,
+        "max_epoch": epochs,
+        "num_iters_per_epoch": total_updates // epochs,
+        "grad_clip": 5.0,
+        "best_model_criterion": criteria,
+        "keep_nbest_models": 10,
+        "num_att_plot": 0,
+        "unused_parameters": False,
+    }
+
+
+def total_updates_for(step1_updates: int, epochs: int) -> int:
+    total = math.ceil(step1_updates / STEP1_SHARE)
+    return math.ceil(total / epochs) * epochs
+
+
+def supernet(corpus: str, sizes: Tuple[int, ...], selector: str) -> Tuple[str, Dict]:
+    schedule = (SIMPLE_TOPK if selector == "simple_topk" else ZERO_OUT)[(corpus, sizes)]
+    if selector == "simple_topk":
+        step1 = schedule["updates_per_k_step"] * math.ceil((48 - sizes[0]) / schedule["k_reduction"])
+    else:
+        step1 = sum(schedule["steps_per_iter"])
+    total = total_updates_for(step1, CORPORA[corpus]["epochs"])
+    criteria = [["valid", f"cer_ctc_{size}", "min"] for size in sizes[:-1]] + [["valid", "cer_ctc", "min"]]
+    conf = {
+        **_header(f"Dynamic Encoder Size supernet, {selector}, sizes {list(sizes)}: Step 1 = {step1} updates "
+                  f"of {total} (Step 2 = sandwich rule)."),
+        "encoder": "dynamic_conformer",
+        "encoder_conf": encoder_conf(corpus),
+        "model": "supernet_ctc",
+        "model_conf": {"ctc_weight": 1.0, "subnet_sizes": list(sizes), "selector": selector,
+                       "selector_conf": dict(schedule), "supernet_loss_weight": 1.0, "subnet_loss_weight": 0.3,
+                       "sandwich_stochastic_depth": STEP2_DEPTH[(corpus, len(sizes))]},
+        **training_conf(corpus, total, criteria),
+    }
+    name = f"train_des_{selector}_{'_'.join(map(str, sizes))}.yaml"
+    return name, conf
+
+
+def individual(corpus: str, units: int, total: int) -> Tuple[str, Dict]:
+    blocks = units // 4
+    conf = {
+        **_header(f"Individually trained {blocks}-block Conformer-CTC ({units} units), the same {total} updates "
+                  "as the supernets."),
+        "encoder": "dynamic_conformer",
+        "encoder_conf": encoder_conf(corpus, num_blocks=blocks),
+        "model": "supernet_ctc",
+        "model_conf": {"ctc_weight": 1.0},
+        **training_conf(corpus, total, [["valid", "cer_ctc", "min"]]),
+    }
+    return f"train_individual_{units}.yaml", conf
+
+
+def aux_loss(corpus: str, total: int) -> Tuple[str, Dict]:
+    conf = {
+        **_header("Aux-Loss baseline: a 12-block Conformer with its own CTC heads after blocks 4 and 8 (weight 0.3) "
+                  "and 12 (1.0); its subnets are the first 4 / 8 blocks (early exit)."),
+        "encoder": "dynamic_conformer",
+        "encoder_conf": encoder_conf(corpus),
+        "model": "supernet_ctc",
+        "model_conf": {"ctc_weight": 1.0, "subnet_sizes": [16, 32, 48], "subnet_loss_weight": 0.3},
+        **training_conf(corpus, total, [["valid", "cer_ctc_16", "min"], ["valid", "cer_ctc_32", "min"],
+                                        ["valid", "cer_ctc", "min"]]),
+    }
+    return "train_aux_loss_16_32_48.yaml", conf
+
+
+def prune_on_demand(corpus: str, total: int, transformer: bool) -> Tuple[str, Dict]:
+    overrides = dict(interctc_layer_idx=[3, 6, 9], stochastic_depth_rate=0.2, stochastic_depth_schedule="linear",
+                     stochastic_depth_mode="batch")
+    if transformer:
+        overrides.update(macaron_style=False, use_cnn_module=False, pos_enc_layer_type="abs_pos",
+                         selfattention_layer_type="selfattn")
+    kind = "Transformer" if transformer else "Conformer"
+    conf = {
+        **_header(f"{kind}-CTC for layer pruning on demand: InterCTC after blocks 3/6/9 (weight 0.3) and linear "
+                  "stochastic depth (block l of 12 skipped with probability 0.2 * l / 12)."),
+        "encoder": "dynamic_conformer",
+        "encoder_conf": encoder_conf(corpus, **overrides),
+        "model": "supernet_ctc",
+        "model_conf": {"ctc_weight": 1.0, "interctc_weight": 0.3},
+        **training_conf(corpus, total, [["valid", "cer_ctc", "min"]]),
+    }
+    return f"train_prune_on_demand_{kind.lower()}.yaml", conf
+
+
+def _header(text: str) -> Dict:
+    return {"__comment__": text}
+
+
+def all_configs() -> Dict[str, Dict[str, Dict]]:
+    configs: Dict[str, Dict[str, Dict]] = {}
+    for corpus in CORPORA:
+        files = dict(supernet(corpus, sizes, selector) for (c, sizes) in SIMPLE_TOPK if c == corpus
+                     for selector in ("simple_topk", "iterative_zero_out"))
+        total = max(conf["scheduler_conf"]["total_steps"] for conf in files.values())
+        for units in (16, 32, 48) if corpus == "librispeech" else (12, 16, 24, 32, 36, 48):
+            files.update([individual(corpus, units, total)])
+        files.update([aux_loss(corpus, total), prune_on_demand(corpus, total, False),
+                      prune_on_demand(corpus, total, True)])
+        configs[corpus] = files
+    return configs
+
+
+def render(conf: Dict) -> str:
+    body = {k: v for k, v in conf.items() if k != "__comment__"}
+    lines = ["# " + line for line in _wrap(conf["__comment__"])]
+    lines.append("# Generated by tools/make_paper_configs.py; edit that script, not this file.")
+    return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _wrap(text: str, width: int = 96) -> List[str]:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + [line]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only verify that the files are up to date")
+    args = parser.parse_args()
+    stale = []
+    for corpus, files in all_configs().items():
+        for name, conf in files.items():
+            path = OUT / corpus / name
+            text = render(conf)
+            if args.check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(str(path))
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+    if stale:
+        sys.exit("out of date (run tools/make_paper_configs.py): " + ", ".join(stale))
+
+
+if __name__ == "__main__":
+    main()
