@@ -1,0 +1,259 @@
+"""One DMAO reallocation event: drop the least important groups, copy the most important.
+
+Xu et al., "DMAO", Interspeech 2025 (arXiv 2506.13180), Sec. 2: at a fixed parameter
+budget, a share ``rho`` of the prunable parameters moves from the groups that score
+lowest to copies of the groups that score highest:
+
+    B = (total_params - fixed_params) * rho
+    drop lowest-scoring groups until removed cost > B
+    duplicate highest-scoring groups until added cost > B and added cost >= removed cost
+
+The cost of a group is its parameter count, so feed-forward groups, heads and conv
+channels trade against each other. Depth and ``d_model`` never change.
+"""
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from espnet_dynenc.reallocation.groups import (
+    ModuleChange,
+    apply_architecture,
+    group_parameter_cost,
+    group_sizes_for,
+    num_groups,
+    resolve_group_size,
+)
+
+ScoreKey = Tuple[int, str]
+
+
+@dataclass
+class ReallocationSummary:
+    """What an event did, in parameters and groups (for logs and the analysis plot).
+
+    ``dropped`` and ``grown`` list ``(block, module name, group)``; a grown entry names
+    the source group that was copied. ``removed_params`` includes the bias and pre-norm
+    of modules that lost every group, so ``param_change`` is the exact change of the
+    encoder's parameter count.
+    """
+
+    rho: float
+    budget: float
+    prunable_params: int
+    removed_params: int
+    added_params: int
+    dropped: List[Tuple[int, str, int]] = field(default_factory=list)
+    grown: List[Tuple[int, str, int]] = field(default_factory=list)
+    widths_before: List[Dict[str, int]] = field(default_factory=list)
+    widths_after: List[Dict[str, int]] = field(default_factory=list)
+
+    @property
+    def param_change(self) -> int:
+        return self.added_params - self.removed_params
+
+    def as_dict(self) -> Dict:
+        """Plain types only (YAML/JSON friendly)."""
+        out = asdict(self)
+        out["dropped"] = [list(x) for x in self.dropped]
+        out["grown"] = [list(x) for x in self.grown]
+        out["param_change"] = self.param_change
+        return out
+
+
+@dataclass(frozen=True)
+class _Group:
+    block: int
+    position: int
+    module_name: str
+    group: int
+    score: float
+    cost: int
+
+
+def _check_rho(rho: float) -> None:
+    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0.0 < rho < 1.0:
+        raise ValueError(f"rho must be in (0, 1), got {rho!r}")
+
+
+def _module_scores(scores: Mapping[ScoreKey, object], key: ScoreKey, n: int) -> List[float]:
+    if key not in scores:
+        raise ValueError(f"scores: no score for block {key[0]} '{key[1]}' (has the tracker been updated?)")
+    values = torch.as_tensor(scores[key]).detach().float().cpu().flatten().tolist()
+    if len(values) != n:
+        raise ValueError(f"scores: block {key[0]} '{key[1]}' has {len(values)} scores but {n} groups")
+    return values
+
+
+def plan_reallocation(
+    encoder: torch.nn.Module,
+    scores: Mapping[ScoreKey, object],
+    rho: float,
+    group_sizes: Optional[Mapping[str, int]] = None,
+) -> Tuple[List[Dict[str, List[int]]], ReallocationSummary]:
+    """Decide one event without changing the encoder.
+
+    Args:
+        encoder: a ``DynamicConformerEncoder``.
+        scores: ``(block, module name) -> per-group scores`` for every present module
+            (``ImportanceTracker.scores``).
+        rho: share of the prunable parameters to move, in (0, 1).
+        group_sizes: ``{kind: group size}`` overrides of DMAO's group sizes.
+
+    Returns the index lists per block (module name -> old group of every new group: the
+    kept groups in their old order, then the copies) and a summary. Ties in score are
+    broken by position (block, unit, group), so a plan is deterministic.
+    """
+    _check_rho(rho)
+    groups: List[_Group] = []
+    groups_of: Dict[ScoreKey, int] = {}
+    fixed_of: Dict[ScoreKey, int] = {}
+    for b, block in enumerate(encoder.encoders):
+        for position, spec in enumerate(block.units):
+            module = getattr(block, spec.module_name)
+            if module is None:
+                continue
+            key = (b, spec.module_name)
+            size = resolve_group_size(module, group_sizes_for(group_sizes, spec.kind))
+            n = num_groups(module, size)
+            cost = group_parameter_cost(module, size)
+            for g, score in enumerate(_module_scores(scores, key, n)):
+                groups.append(_Group(b, position, spec.module_name, g, score, cost))
+            groups_of[key] = n
+            # What emptying the module frees besides its groups: output bias, pre-norm.
+            norm = getattr(block, spec.norm_name)
+            module_params = sum(p.numel() for p in module.parameters())
+            norm_params = sum(p.numel() for p in norm.parameters()) if norm is not None else 0
+            fixed_of[key] = module_params - n * cost + norm_params
+    prunable = sum(g.cost for g in groups)
+    budget = prunable * float(rho)
+
+    removed = 0
+    dropped = set()
+    remaining = dict(groups_of)
+    for grp in sorted(groups, key=lambda g: (g.score, g.block, g.position, g.group)):
+        if removed > budget:
+            break
+        key = (grp.block, grp.module_name)
+        dropped.add((grp.block, grp.module_name, grp.group))
+        removed += grp.cost
+        remaining[key] -= 1
+        if remaining[key] == 0:
+            removed += fixed_of[key]
+    survivors = [g for g in groups if (g.block, g.module_name, g.group) not in dropped]
+    if not survivors:
+        raise ValueError(f"rho={rho} drops every group of the encoder; nothing is left to grow")
+
+    added = 0
+    copies: Dict[ScoreKey, List[int]] = {key: [] for key in groups_of}
+    grown = []
+    ranked = sorted(survivors, key=lambda g: (-g.score, g.block, g.position, g.group))
+    step = 0
+    # Cycle through the survivors: with a large rho one pass may not reach the budget,
+    # and a group copied twice simply occurs three times.
+    while not (added > budget and added >= removed):
+        grp = ranked[step % len(ranked)]
+        step += 1
+        copies[(grp.block, grp.module_name)].append(grp.group)
+        grown.append((grp.block, grp.module_name, grp.group))
+        added += grp.cost
+
+    index_lists: List[Dict[str, List[int]]] = [{} for _ in encoder.encoders]
+    for (b, name), n in groups_of.items():
+        kept = [g for g in range(n) if (b, name, g) not in dropped]
+        index_lists[b][name] = kept + copies[(b, name)]
+    widths_before = [dict(row) for row in encoder.block_widths]
+    widths_after = [dict(row) for row in encoder.block_widths]
+    for b, block in enumerate(encoder.encoders):
+        for spec in block.units:
+            if spec.module_name in index_lists[b]:
+                module = getattr(block, spec.module_name)
+                size = resolve_group_size(module, group_sizes_for(group_sizes, spec.kind))
+                widths_after[b][spec.module_name] = len(index_lists[b][spec.module_name]) * size
+    summary = ReallocationSummary(
+        rho=float(rho), budget=budget, prunable_params=prunable, removed_params=removed, added_params=added,
+        dropped=sorted(dropped), grown=grown, widths_before=widths_before, widths_after=widths_after,
+    )
+    return index_lists, summary
+
+
+def rescale_dropout(p: float, groups: int, default_groups: int) -> float:
+    """DMAO's dropout for a resized module: ``p * groups / default_groups``.
+
+    A module that grew regularises more, one that shrank less, as if its dropout
+    belonged to its parameters rather than to its position.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout p must be in [0, 1), got {p}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 0:
+        raise ValueError(f"groups must be an int >= 0, got {groups!r}")
+    if isinstance(default_groups, bool) or not isinstance(default_groups, int) or default_groups <= 0:
+        raise ValueError(f"default_groups must be an int > 0, got {default_groups!r}")
+    rate = p * groups / default_groups
+    if rate >= 1.0:
+        raise ValueError(f"dropout {p} rescaled to {groups} groups (default {default_groups}) gives {rate} >= 1")
+    return rate
+
+
+def dropout_reference_from(
+    encoder: torch.nn.Module, group_sizes: Optional[Mapping[str, int]] = None
+) -> Dict[str, Tuple[float, int]]:
+    """``{kind: (dropout, groups)}`` of the uniform encoder, taken before the first event.
+
+    Only feed-forward (hidden dropout) and attention (attention dropout) modules have a
+    dropout of their own; the encoder must still be uniform per kind.
+    """
+    reference: Dict[str, Tuple[float, int]] = {}
+    for b, block in enumerate(encoder.encoders):
+        for spec in block.units:
+            module = getattr(block, spec.module_name)
+            if module is None or spec.kind not in ("ffn", "mhsa"):
+                continue
+            entry = (float(module.dropout.p), num_groups(module, group_sizes_for(group_sizes, spec.kind)))
+            if reference.setdefault(spec.kind, entry) != entry:
+                raise ValueError(
+                    f"dropout_reference_from: block {b} '{spec.module_name}' has (dropout, groups) {entry}, other "
+                    f"{spec.kind} modules {reference[spec.kind]}; take the reference before the first event"
+                )
+    return reference
+
+
+def reallocate(
+    encoder: torch.nn.Module,
+    scores: Mapping[ScoreKey, object],
+    rho: float,
+    group_sizes: Optional[Mapping[str, int]] = None,
+    split_output: bool = False,
+    noise_std: float = 0.0,
+    generator: Optional[torch.Generator] = None,
+    dropout_reference: Optional[Mapping[str, Tuple[float, int]]] = None,
+) -> Tuple[List[Dict[str, List[int]]], ReallocationSummary, List[ModuleChange]]:
+    """Plan and apply one event to ``encoder`` in place.
+
+    Args (beyond :func:`plan_reallocation`):
+        split_output: see :func:`~espnet_dynenc.reallocation.groups.regroup`
+            (DMAO copies as is: ``False``).
+        noise_std, generator: Gaussian noise on the copies (seeded for reproducibility).
+        dropout_reference: ``{kind: (dropout, default groups)}`` from
+            :func:`dropout_reference_from`; when given, every rebuilt feed-forward and
+            attention module gets :func:`rescale_dropout` of it.
+
+    Returns index lists, summary and the module changes (old modules included, for
+    carrying optimizer state over). The caller resets its importance tracker.
+    """
+    index_lists, summary = plan_reallocation(encoder, scores, rho, group_sizes)
+    rates = {}
+    if dropout_reference is not None:
+        for b, lists in enumerate(index_lists):
+            for spec in encoder.encoders[b].units:
+                if spec.module_name in lists and spec.kind in dropout_reference and lists[spec.module_name]:
+                    p, default_groups = dropout_reference[spec.kind]
+                    rates[(b, spec.module_name)] = rescale_dropout(p, len(lists[spec.module_name]), default_groups)
+    before = sum(p.numel() for p in encoder.parameters())
+    changes = apply_architecture(encoder, index_lists, group_sizes, split_output, noise_std, generator, rates)
+    after = sum(p.numel() for p in encoder.parameters())
+    if after - before != summary.param_change:
+        raise RuntimeError(
+            f"reallocation changed the parameter count by {after - before}, its ledger says {summary.param_change}"
+        )
+    return index_lists, summary, changes
