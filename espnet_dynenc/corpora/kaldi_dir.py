@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from espnet_dynenc.recipe.tables import read_table  # noqa: F401  (re-exported for corpus code)
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -80,21 +82,6 @@ def write_data_dir(data_dir: os.PathLike, utterances: Iterable[Utterance]) -> in
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         os.replace(tmp, out / name)
     return len(utts)
-
-
-def read_table(path: os.PathLike) -> Dict[str, str]:
-    """Read a ``<key> <value>`` file into a dict; a repeated key is an error naming the line."""
-    table: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            key, _, value = line.partition(" ")
-            if key in table:
-                raise ValueError(f"{path}:{lineno}: duplicate key '{key}'")
-            table[key] = value
-    return table
 
 
 def validate_data_dir(data_dir: os.PathLike) -> int:
