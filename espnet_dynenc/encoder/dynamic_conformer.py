@@ -314,9 +314,11 @@ class DynamicConformerEncoder(AbsEncoder):
                 x = self._run_block(b, block, x, inputs, mask[b * per_block:(b + 1) * per_block], unit_gates, unit_drop_rates)
             if return_all_hs:
                 intermediate_outs.append(x)
-            elif b + 1 in self.interctc_layer_idx:
+            if b + 1 in self.interctc_layer_idx:
                 encoder_out = self.after_norm(x) if self.after_norm is not None else x
-                intermediate_outs.append((b + 1, encoder_out))
+                if not return_all_hs:
+                    intermediate_outs.append((b + 1, encoder_out))
+                # Conditioning runs with return_all_hs too, so collected states match inference.
                 if self.interctc_use_conditioning:
                     x = x + self.conditioning_layer(ctc.softmax(encoder_out))
         if self.after_norm is not None:

@@ -1,0 +1,81 @@
+"""A trained ``supernet_ctc`` model and a small dev set, loaded the way ESPnet's inference does.
+
+Pruning on demand (Lee et al., Interspeech 2021) and its SVCCA analysis both look at a
+trained model on a few hundred dev utterances, held in memory because every candidate
+removal set is scored on the same batches.
+"""
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+from espnet_dynenc.registration import load_asr_task
+
+load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
+
+from espnet2.tasks.asr import ASRTask
+
+from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
+
+
+def load_model(config: str, model_file: str, device: str = "cpu"):
+    """(model in eval mode, training args) from ``config.yaml`` and a ``.pth``; checks the model type."""
+    for option, path in (("--asr_train_config", config), ("--asr_model_file", model_file)):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{option}: no such file: {path}")
+    model, train_args = ASRTask.build_model_from_file(config, model_file, device)
+    if not isinstance(model, ESPnetSupernetCTCModel):
+        raise ValueError(f"--asr_train_config: {config} builds {type(model).__name__}, expected model: supernet_ctc")
+    return model.eval(), train_args
+
+
+def check_subnet(model, size: Optional[int]) -> int:
+    """The subnet size to analyse (None: the supernet); an unknown size names the option."""
+    if size is None:
+        return model.supernet_size
+    if size not in model.subnet_sizes:
+        raise ValueError(f"--subnet: {size} is not one of this model's sizes {model.subnet_sizes}")
+    return size
+
+
+def load_dev_batches(train_args, data_path_and_name_and_type: Sequence[Tuple[str, str, str]],
+                     key_file: Optional[str], batch_size: int, max_utterances: Optional[int],
+                     with_text: bool, num_workers: int = 0) -> List[Tuple[torch.Tensor, ...]]:
+    """Up to ``max_utterances`` utterances (None: all) in ESPnet's batches, in file order.
+
+    Each batch is (speech, speech_lengths) or, ``with_text``, (speech, speech_lengths,
+    text, text_lengths) with the text tokenised by the training config's preprocessor.
+    """
+    if batch_size < 1:
+        raise ValueError(f"--batch_size: must be >= 1, got {batch_size}")
+    if max_utterances is not None and max_utterances < 1:
+        raise ValueError(f"--max_utterances: must be >= 1, got {max_utterances}")
+    names = {name for _, name, _ in data_path_and_name_and_type}
+    needed = {"speech", "text"} if with_text else {"speech"}
+    if not needed <= names:
+        raise ValueError(f"--data_path_and_name_and_type: needs {sorted(needed)}, got {sorted(names)}")
+    loader = ASRTask.build_streaming_iterator(
+        data_path_and_name_and_type,
+        dtype="float32",
+        batch_size=batch_size,
+        key_file=key_file,
+        num_workers=num_workers,
+        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
+        collate_fn=ASRTask.build_collate_fn(train_args, False),
+        # Text alongside speech is not an "inference" input for ESPnet's checks; extra
+        # streams (e.g. text given to the SVCCA tool) are simply not used.
+        allow_variable_data_keys=True,
+        inference=not with_text,
+    )
+    keys = ("speech", "speech_lengths", "text", "text_lengths") if with_text else ("speech", "speech_lengths")
+    batches: List[Tuple[torch.Tensor, ...]] = []
+    taken = 0
+    for utt_ids, batch in loader:
+        remaining = len(utt_ids) if max_utterances is None else min(len(utt_ids), max_utterances - taken)
+        batches.append(tuple(batch[key][:remaining] for key in keys))
+        taken += remaining
+        if max_utterances is not None and taken >= max_utterances:
+            break
+    if not batches:
+        raise ValueError("--data_path_and_name_and_type: the data set is empty")
+    return batches
