@@ -45,3 +45,11 @@ def test_config_passes_espnet_dry_run(config, tmp_path):
     written = yaml.safe_load((out / "config.yaml").read_text())
     source = yaml.safe_load(config.read_text())
     assert written["encoder"] == source["encoder"] and written["model"] == source["model"]
+
+
+def test_paper_configs_batch_by_audio_length():
+    """~150 s of audio per update: 'length' bins count speech samples only ('numel' would add
+    transcript tokens x vocabulary and roughly halve the audio per update)."""
+    for path in REPO.glob("conf/paper/*/*.yaml"):
+        conf = yaml.safe_load(path.read_text())
+        assert conf["batch_type"] == "length" and conf["batch_bins"] == 150 * 16000, path

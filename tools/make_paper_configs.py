@@ -25,7 +25,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "conf" / "paper"
-BATCH_BINS = 150 * 16000  # ~150 s of 16 kHz audio per update, all ranks together
+# ~150 s of 16 kHz audio per update, all ranks together. batch_type "length" counts the
+# speech samples; "numel" would also count transcript tokens x vocabulary size (the shape
+# files end in it), leaving ~70 s of audio per update with BPE 5000.
+BATCH_BINS = 150 * 16000
 STEP1_SHARE = 0.6
 
 CORPORA = {
@@ -78,7 +81,7 @@ def training_conf(corpus: str, total_updates: int, criteria: List[List[str]]) ->
         "scheduler": "onecyclelr",
         "scheduler_conf": {"max_lr": 4.0e-4, "total_steps": total_updates, "pct_start": 0.45,
                            "anneal_strategy": "linear"},
-        "batch_type": "numel",
+        "batch_type": "length",
         "batch_bins": BATCH_BINS,
         "accum_grad": 1,
         "max_epoch": epochs,

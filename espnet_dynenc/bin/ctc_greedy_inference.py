@@ -214,7 +214,6 @@ def decode(args: argparse.Namespace) -> None:
 def main(cmd: Optional[List[str]] = None) -> None:
     args = parse_args(cmd)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
         decode(args)
     except (ValueError, FileNotFoundError) as error:
