@@ -1,7 +1,6 @@
 """Every shipped training config builds through ESPnet's --dry_run; generated configs are current."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml

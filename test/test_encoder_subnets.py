@@ -1,7 +1,6 @@
 """Pruned units are not computed, get no gradient, and equal physically removed modules."""
 from collections import Counter
 
-import pytest
 import torch
 
 from espnet_dynenc.encoder import DynamicConformerEncoder

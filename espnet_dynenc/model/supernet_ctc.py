@@ -14,7 +14,7 @@ import logging
 import weakref
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Collection, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Collection, Dict, List, Optional, Tuple, Union
 
 import torch
 from espnet2.asr.ctc import CTC

@@ -12,7 +12,7 @@ The cost of a group is its parameter count, so feed-forward groups, heads and co
 channels trade against each other. Depth and ``d_model`` never change.
 """
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
