@@ -8,8 +8,7 @@ import pytest
 import torch
 import yaml
 
-from tiny_asr import (collect_stats, make_data_dir, train_tiny_model, training_args, write_config,
-                      write_token_list)
+from tiny_asr import collect_stats, tiny_corpus, train_tiny_model, training_args, write_config
 
 pytestmark = pytest.mark.slow
 SELECTOR = {"selector": "simple_topk", "selector_conf": {"updates_per_k_step": 1, "k_reduction": 1}}
@@ -18,9 +17,7 @@ TRAIN = {"batch_size": 2, "accum_grad": 2, "max_epoch": 3, "optim_conf": {"lr": 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("des")
-    return root, make_data_dir(root, "train", 12, seed=0), make_data_dir(root, "valid", 4, seed=1), \
-        write_token_list(root)
+    return tiny_corpus(tmp_path_factory.mktemp("des"))
 
 
 def _final_state(exp):

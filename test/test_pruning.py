@@ -290,6 +290,23 @@ def test_svcca_and_pruning_clis_on_a_trained_model(tmp_path):
     stats = yaml.safe_load((tmp_path / "decode" / "16" / "decode_stats.yaml").read_text())
     assert stats["skip_blocks"] == plan["skip_blocks"]["greedy"][2]
 
+    # Or the whole plan in one pass: every strategy and depth next to the whole subnet.
+    run_module("espnet_dynenc.bin.ctc_greedy_inference", model_args + speech + [
+        "--output_dir", str(tmp_path / "decode_plan"), "--subnets", "8", "--flops_reference_seconds", "1",
+        "--pruning_plan", str(out / "pruning_plan.yaml")], cwd=tmp_path)
+    whole = yaml.safe_load((tmp_path / "decode_plan" / "16" / "decode_stats.yaml").read_text())
+    assert (tmp_path / "decode_plan" / "8" / "text").is_file() and whole["skip_blocks"] == []
+    for strategy, by_depth in plan["skip_blocks"].items():
+        for depth, removed in by_depth.items():
+            folder = tmp_path / "decode_plan" / "pruned" / strategy / str(depth)
+            pruned = yaml.safe_load((folder / "decode_stats.yaml").read_text())
+            assert (pruned["strategy"], pruned["depth"], pruned["skip_blocks"]) == (strategy, depth, removed)
+            assert pruned["subnet"] == 16 and pruned["flops_per_second"] < whole["flops_per_second"]
+            assert len((folder / "text").read_text().splitlines()) == 6
+    # the same removal set decodes the same way alone and within the plan
+    alone = (tmp_path / "decode" / "16" / "token_int").read_text()
+    assert (tmp_path / "decode_plan" / "pruned" / "greedy" / "2" / "token_int").read_text() == alone
+
     with pytest.raises(AssertionError, match=r"--depths: 5 is not in 0\.\.4"):
         run_module("espnet_dynenc.bin.prune_on_demand", model_args + speech + text + [
             "--depths", "5", "--output_dir", str(tmp_path / "bad")], cwd=tmp_path)

@@ -52,6 +52,12 @@ def write_token_list(root: Path) -> Path:
     return path
 
 
+def tiny_corpus(root: Path):
+    """(root, train dir of 12 utterances, valid dir of 4, token list): what training tests share."""
+    return root, make_data_dir(root, "train", 12, seed=0), make_data_dir(root, "valid", 4, seed=1), \
+        write_token_list(root)
+
+
 def write_config(root: Path, model_conf: Optional[Dict] = None, encoder_conf: Optional[Dict] = None,
                  extra: Optional[Dict] = None, name: str = "train.yaml") -> Path:
     config = {

@@ -9,7 +9,10 @@ One source for every shipped recipe config, so schedules are computed rather tha
 * the individually trained model of every size (same number of updates);
 * the Aux-Loss early-exit model (CTC heads after blocks 4/8/12, weights 0.3/0.3/1.0);
 * InterCTC + linear stochastic depth models for layer pruning on demand (Lee et al., 2021),
-  Conformer and Transformer.
+  Conformer and Transformer;
+* DMAO grow-and-drop reallocation (Xu et al., 2025) on the 12-block Conformer: one event at
+  15% of training moving rho = 0.15 (LibriSpeech) / 0.2 (TED-LIUM v2) of the prunable
+  parameters; its baseline of the same size is the uniform ``train_individual_48.yaml``.
 
 ``num_iters_per_epoch`` is set so that Step 1 ends at 60% of training, as in the released
 configs (59-64%). Run ``python tools/make_paper_configs.py --check`` to verify that the
@@ -169,6 +172,30 @@ def prune_on_demand(corpus: str, total: int, transformer: bool) -> Tuple[str, Di
     return f"train_prune_on_demand_{kind.lower()}.yaml", conf
 
 
+DMAO_RHO = {"librispeech": 0.15, "tedlium2": 0.2}
+DMAO_EVENT_SHARE = 0.15
+
+
+def dmao(corpus: str, total: int) -> Tuple[str, Dict]:
+    event = round(total * DMAO_EVENT_SHARE)
+    conf = {
+        **_header(f"DMAO on the 12-block Conformer-CTC: groups scored every 1000 updates (first-order Taylor, "
+                  f"EMA 0.1), one event after update {event} (15% of {total}) moving rho = {DMAO_RHO[corpus]} of "
+                  "the prunable parameters from the least to the most important groups. Same size as the uniform "
+                  "baseline train_individual_48.yaml. keep_nbest_models is 1: checkpoints on both sides of an "
+                  "event cannot be averaged."),
+        "encoder": "dynamic_conformer",
+        "encoder_conf": encoder_conf(corpus),
+        "model": "supernet_ctc",
+        "model_conf": {"ctc_weight": 1.0, "dmao": {"event_updates": [event], "rho": DMAO_RHO[corpus],
+                                                   "score_interval": 1000, "method": "taylor",
+                                                   "optimizer_state": "gather"}},
+        **training_conf(corpus, total, [["valid", "cer_ctc", "min"]]),
+        "keep_nbest_models": 1,
+    }
+    return "train_dmao_48.yaml", conf
+
+
 def _header(text: str) -> Dict:
     return {"__comment__": text}
 
@@ -182,7 +209,7 @@ def all_configs() -> Dict[str, Dict[str, Dict]]:
         for units in (16, 32, 48) if corpus == "librispeech" else (12, 16, 24, 32, 36, 48):
             files.update([individual(corpus, units, total)])
         files.update([aux_loss(corpus, total), prune_on_demand(corpus, total, False),
-                      prune_on_demand(corpus, total, True)])
+                      prune_on_demand(corpus, total, True), dmao(corpus, total)])
         configs[corpus] = files
     return configs
 

@@ -6,6 +6,12 @@ runs its own blocks and CTC head. For each size S it writes ESPnet's files::
     <output_dir>/<S>/text, token, token_int, score     (lines "<utt> <value>")
     <output_dir>/<S>/decode_stats.yaml                 (rtf, parameters, flops_per_second, ...)
 
+With ``--pruning_plan`` (``prune_on_demand``'s pruning_plan.yaml) it also decodes the
+plan's subnet with the blocks of every strategy and depth removed (layer pruning on
+demand), into ``<output_dir>/pruned/<strategy>/<depth>/`` with the same files, and that
+subnet whole (its reference). All targets share each batch, so their real-time factors
+are measured side by side.
+
 The real-time factor of a size counts the shared frontend plus that size's own blocks,
 head and search: what a deployment of that size alone would spend. Outputs are written
 under temporary names and renamed when the whole set is decoded.
@@ -15,8 +21,9 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import humanfriendly
 import torch
@@ -52,6 +59,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help='sizes to decode, e.g. "16 32 48" (default: every size of the model)')
     parser.add_argument("--skip_blocks", type=int, nargs="*", default=[],
                         help="0-based encoder blocks removed at run time (all sizes)")
+    parser.add_argument("--pruning_plan", type=str_or_none, default=None,
+                        help="pruning_plan.yaml of prune_on_demand: also decode every strategy and depth in it")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--ngpu", type=int, default=0)
     parser.add_argument("--dtype", default="float32", choices=["float16", "bfloat16", "float32", "float64"])
@@ -114,6 +123,37 @@ def build_text_converter(train_args):
     return build_tokenizer(token_type=token_type)
 
 
+@dataclass(frozen=True)
+class DecodeTarget:
+    """One encoder configuration to decode: a subnet size with some blocks removed."""
+
+    out_dir: str  # relative to --output_dir
+    size: int
+    skip_blocks: Tuple[int, ...]
+    labels: Tuple[Tuple[str, object], ...] = ()  # extra decode_stats entries
+
+
+def size_targets(sizes: Sequence[int], skip_blocks: Sequence[int]) -> List[DecodeTarget]:
+    return [DecodeTarget(str(size), size, tuple(skip_blocks)) for size in sizes]
+
+
+def pruning_targets(plan_file: str, model: ESPnetSupernetCTCModel) -> List[DecodeTarget]:
+    """``pruned/<strategy>/<depth>`` targets of a prune_on_demand plan; a plan for another model is an error."""
+    path = Path(plan_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"--pruning_plan: no such file: {plan_file}")
+    plan = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for key in ("subnet", "num_blocks", "skip_blocks"):
+        if key not in plan:
+            raise ValueError(f"--pruning_plan {plan_file}: no '{key}' (is it prune_on_demand's pruning_plan.yaml?)")
+    if plan["num_blocks"] != model.encoder.num_blocks or plan["subnet"] not in model.subnet_sizes:
+        raise ValueError(f"--pruning_plan {plan_file}: made for subnet {plan['subnet']} of a {plan['num_blocks']}-block "
+                         f"encoder; this model has {model.encoder.num_blocks} blocks and sizes {model.subnet_sizes}")
+    return [DecodeTarget(f"pruned/{strategy}/{depth}", int(plan["subnet"]), tuple(int(b) for b in removed),
+                         (("strategy", strategy), ("depth", int(depth))))
+            for strategy, by_depth in plan["skip_blocks"].items() for depth, removed in by_depth.items()]
+
+
 class SubnetWriter:
     """Collects one size's results and writes them atomically at the end."""
 
@@ -155,8 +195,11 @@ def decode(args: argparse.Namespace) -> None:
         raise ValueError(f"{args.asr_train_config}: model is {type(model).__name__}, expected model: supernet_ctc")
     model.to(dtype=getattr(torch, args.dtype)).eval()
     sizes = parse_sizes(args.subnets, model)
+    pruned = pruning_targets(args.pruning_plan, model) if args.pruning_plan else []
+    if pruned and pruned[0].size not in sizes:
+        sizes.append(pruned[0].size)  # the whole subnet: the reference of its pruned forms
+    targets = size_targets(sizes, args.skip_blocks) + pruned
     fs = sampling_rate(args, train_args)
-    skip_blocks = tuple(args.skip_blocks)
     tokenizer = build_text_converter(train_args)
     converter = TokenIDConverter(token_list=model.token_list)
     blank_id = model.blank_id
@@ -172,7 +215,7 @@ def decode(args: argparse.Namespace) -> None:
         inference=True,
     )
     out_root = Path(args.output_dir)
-    writers = {size: SubnetWriter(out_root / str(size)) for size in sizes}
+    writers = {target: SubnetWriter(out_root / target.out_dir) for target in targets}
     frontend_seconds = 0.0
     audio_seconds = 0.0
     num_utts = 0
@@ -184,23 +227,24 @@ def decode(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         embedded = model.embed(speech, lengths)
         frontend_seconds += time.perf_counter() - start
-        for size in sizes:
+        for target, writer in writers.items():
             start = time.perf_counter()
-            subnet = SubnetPass(size, model.mask_for(size), 1.0)
-            out, _, out_lens = model.encode_subnet(embedded, subnet, skip_blocks)
-            hyps = greedy_ctc_decode(model.ctc_for(size).log_softmax(out), out_lens, blank_id)
-            writers[size].seconds += time.perf_counter() - start
+            subnet = SubnetPass(target.size, model.mask_for(target.size), 1.0)
+            out, _, out_lens = model.encode_subnet(embedded, subnet, target.skip_blocks)
+            hyps = greedy_ctc_decode(model.ctc_for(target.size).log_softmax(out), out_lens, blank_id)
+            writer.seconds += time.perf_counter() - start
             for key, hyp in zip(keys, hyps):
                 tokens = converter.ids2tokens(hyp.token_ids)
                 text = tokenizer.tokens2text(tokens) if tokenizer is not None else " ".join(tokens)
-                writers[size].add(key, hyp.token_ids, tokens, text, hyp.score)
+                writer.add(key, hyp.token_ids, tokens, text, hyp.score)
         logging.info("decoded %d utterances (%.1f s of audio)", num_utts, audio_seconds)
-    for size in sizes:
-        complexity = subnet_complexity(model, size, args.flops_reference_seconds, fs, skip_blocks)
-        decode_seconds = frontend_seconds + writers[size].seconds
-        writers[size].finish({
-            "subnet": size,
-            "skip_blocks": list(skip_blocks),
+    for target, writer in writers.items():
+        complexity = subnet_complexity(model, target.size, args.flops_reference_seconds, fs, target.skip_blocks)
+        decode_seconds = frontend_seconds + writer.seconds
+        writer.finish({
+            "subnet": target.size,
+            **dict(target.labels),
+            "skip_blocks": list(target.skip_blocks),
             "num_utterances": num_utts,
             "audio_seconds": round(audio_seconds, 3),
             "decode_seconds": round(decode_seconds, 4),
@@ -208,7 +252,7 @@ def decode(args: argparse.Namespace) -> None:
             "parameters": complexity.parameters,
             "flops_per_second": complexity.flops_per_second,
         })
-        logging.info("subnet %d: %d utterances, RTF %.4f", size, num_utts, decode_seconds / max(audio_seconds, 1e-9))
+        logging.info("%s: %d utterances, RTF %.4f", target.out_dir, num_utts, decode_seconds / max(audio_seconds, 1e-9))
 
 
 def main(cmd: Optional[List[str]] = None) -> None:

@@ -23,10 +23,10 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     try:
-        sizes = merge_jobs(args.job_dirs, args.output_dir)
+        outputs = merge_jobs(args.job_dirs, args.output_dir)
     except (OSError, ValueError, KeyError) as err:
         sys.exit(f"merge_decode: {err}")
-    print(f"merge_decode: {args.output_dir}: sizes {' '.join(map(str, sizes))} from {len(args.job_dirs)} job(s)")
+    print(f"merge_decode: {args.output_dir}: {' '.join(outputs)} from {len(args.job_dirs)} job(s)")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,15 @@
 
 Columns: size, parameters, FLOPs per second of audio, WER and CER per test set (from
 ``<set>/<size>/score_{wer,cer}/result.txt``) and the real-time factor per test set (from
-``<set>/<size>/decode_stats.yaml``). Missing numbers show as n/a.
+``<set>/<size>/decode_stats.yaml``). With ``--prune_depths``, a second section compares
+the pruning strategies per depth (``<set>/pruned/<strategy>/<depth>/``). Missing numbers
+show as n/a.
 """
 import argparse
 import sys
 from pathlib import Path
 
+from espnet_dynenc.recipe.pruning_table import pruning_markdown
 from espnet_dynenc.recipe.results_table import parse_sizes, results_markdown
 
 
@@ -19,6 +22,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decode_dir", type=Path, required=True)
     parser.add_argument("--test_sets", required=True, help="space-separated test set names")
     parser.add_argument("--subnets", default="", help="sizes to list (default: every decoded size)")
+    parser.add_argument("--prune_depths", default="", help="depths decoded with blocks removed (a second table)")
+    parser.add_argument("--prune_strategies", default="top every_other svcca greedy",
+                        help="strategies decoded with blocks removed")
     parser.add_argument("--model_file", default="", help="checkpoint that was decoded, for the header")
     parser.add_argument("--device", default="cpu", help="where decoding ran, for the header")
     parser.add_argument("--output", default="-", help="file to write; '-' for stdout")
@@ -30,8 +36,11 @@ def main(argv=None) -> None:
     if not args.decode_dir.is_dir():
         sys.exit(f"results_table: no such directory: {args.decode_dir}")
     try:
-        text = results_markdown(args.decode_dir, args.test_sets.split(), parse_sizes(args.subnets),
-                                args.model_file, args.device)
+        test_sets = args.test_sets.split()
+        pruning = pruning_markdown(args.decode_dir, test_sets, parse_sizes(args.prune_depths),
+                                   args.prune_strategies.split())
+        text = results_markdown(args.decode_dir, test_sets, parse_sizes(args.subnets), args.model_file,
+                                args.device, pruning)
     except ValueError as err:
         sys.exit(f"results_table: {err}")
     if args.output == "-":

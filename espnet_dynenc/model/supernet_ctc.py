@@ -20,11 +20,12 @@ import torch
 from espnet2.asr.ctc import CTC
 from espnet2.asr.espnet_model import ESPnetASRModel
 from espnet2.torch_utils.device_funcs import force_gatherable
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils.checkpoint import checkpoint
 from typeguard import typechecked
 
 from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
+from espnet_dynenc.model.dmao_state import DMAOState
 from espnet_dynenc.model.schedule import SubnetPass, step1_passes, step2_passes
 from espnet_dynenc.model.subnets import build_subnet_masks, mask_to_string
 from espnet_dynenc.selection import SELECTORS
@@ -75,6 +76,8 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         checkpoint_subnets: keep only one subnet's activations alive at a time: each
             subnet's blocks are recomputed during backward (about one more forward pass of
             compute, peak memory close to a single-model update).
+        dmao: DMAO grow-and-drop reallocation during training (``DMAOConfig``'s fields:
+            ``event_updates``, ``rho``, ``score_interval``, ...); a single-size model only.
 
     Optimizer updates are counted in the ``num_updates`` buffer (saved in checkpoints) by
     a hook on the optimizer that steps this model's parameters, so ``accum_grad`` and
@@ -107,6 +110,7 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         sandwich_stochastic_depth: float = 0.0,
         checkpoint_subnets: bool = False,
         log_sandwich_draws: bool = False,
+        dmao: Optional[Dict] = None,
         **kwargs,
     ):
         if not isinstance(encoder, DynamicConformerEncoder):
@@ -155,6 +159,10 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         self._active_size: Optional[int] = None
         self._active_skip_blocks: Tuple[int, ...] = ()
         self.select_subnet(_DEFAULT_INFERENCE.size, _DEFAULT_INFERENCE.skip_blocks)
+        if dmao is not None and (self.selector is not None or len(self.subnet_sizes) > 1):
+            raise ValueError("model_conf.dmao: reallocation changes module widths under the subnets' masks; "
+                             "use it on a single-size model (no subnet_sizes / selector)")
+        self.dmao = DMAOState(encoder, dmao) if dmao is not None else None
 
     # ------------------------------------------------------------------ subnets
     @property
@@ -308,10 +316,18 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             stats["loss_selector"] = loss.detach()
         return loss
 
-    def on_optimizer_step(self) -> None:
+    def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Called before every optimizer update of this model's parameters (gradients final)."""
+        if self.dmao is not None:
+            self.dmao.check_optimizer(optimizer, self)
+            self.dmao.before_step(int(self.num_updates) + 1)
+
+    def on_optimizer_step(self, optimizer: Optional[torch.optim.Optimizer] = None) -> None:
         """Called after every optimizer update of this model's parameters."""
         self.num_updates += 1
         update = int(self.num_updates)
+        if self.dmao is not None and optimizer is not None:
+            self.dmao.after_step(update, optimizer, self, self.report_dir)
         if self.selector is None:
             return
         if update > self.selector.step1_updates and self._frozen_selector is not None:
@@ -365,16 +381,28 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         """
         model_ref = weakref.ref(self)
 
-        def hook(optimizer, args, kwargs):
+        def steps_this_model(optimizer) -> Optional["ESPnetSupernetCTCModel"]:
             model = model_ref()
             if model is None:
-                return
-            first = next(model.encoder.parameters())
+                return None
+            first = next(model.encoder.parameters())  # the input layer's: never reallocated
             if any(p is first for group in optimizer.param_groups for p in group["params"]):
-                model.on_optimizer_step()
+                return model
+            return None
 
-        handle = register_optimizer_step_post_hook(hook)
-        weakref.finalize(self, handle.remove)
+        def pre_hook(optimizer, args, kwargs):
+            model = steps_this_model(optimizer)
+            if model is not None:
+                model.before_optimizer_step(optimizer)
+
+        def post_hook(optimizer, args, kwargs):
+            model = steps_this_model(optimizer)
+            if model is not None:
+                model.on_optimizer_step(optimizer)
+
+        handles = [register_optimizer_step_pre_hook(pre_hook), register_optimizer_step_post_hook(post_hook)]
+        for handle in handles:
+            weakref.finalize(self, handle.remove)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Load; a model loaded in Step 2 (e.g. ``--resume``) keeps its selector frozen.
@@ -382,6 +410,8 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         ESPnet resumes before wrapping the model in DDP, so parameters frozen here are left
         out of the wrapper and need no gradient.
         """
+        if self.dmao is not None:
+            self.dmao.restore(state_dict, self)  # the checkpoint's architecture, before its weights
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
         if self.selector is not None and not self.in_step1:
             for p in self.selector.parameters():

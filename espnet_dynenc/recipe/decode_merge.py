@@ -1,7 +1,8 @@
 """Stage 12: merge the outputs of parallel decoding jobs, size by size.
 
-Each job directory holds ``<size>/{text,token,token_int,score,decode_stats.yaml}``. The
-merged ``<size>/`` gets the line files concatenated and sorted by utterance id, and one
+Each job directory holds ``<size>/{text,token,token_int,score,decode_stats.yaml}`` (and
+``pruned/<strategy>/<depth>/`` with the same files when pruning was decoded). Each merged
+output directory gets the line files concatenated and sorted by utterance id, and one
 ``decode_stats.yaml`` whose totals add up the jobs' and whose real-time factor is
 sum(decode_seconds) / sum(audio_seconds) (the ratio of sums, not the mean of ratios).
 """
@@ -15,33 +16,34 @@ from espnet_dynenc.recipe.tables import c_sorted, read_lines, write_lines
 LINE_FILES = ("text", "token", "token_int", "score")
 STATS_FILE = "decode_stats.yaml"
 SUMMED = ("num_utterances", "audio_seconds", "decode_seconds")
-SHARED = ("parameters", "flops_per_second")
 
 
-def sizes_in(job_dir: Path) -> List[int]:
-    """Subnet sizes a job wrote: its sub-directories named by an integer."""
+def outputs_in(job_dir: Path) -> List[str]:
+    """What a job decoded: the directories below it holding a decode_stats.yaml, relative
+    to it (``16``, ``pruned/top/4``), in a stable order (sizes by number first)."""
     if not job_dir.is_dir():
         raise FileNotFoundError(f"{job_dir}: decoding job wrote no output directory")
-    return sorted(int(p.name) for p in job_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    found = [p.parent.relative_to(job_dir).as_posix() for p in job_dir.rglob(STATS_FILE)]
+    return sorted(found, key=lambda rel: (not rel.isdigit(), int(rel) if rel.isdigit() else 0, rel))
 
 
-def common_sizes(job_dirs: Sequence[Path]) -> List[int]:
-    """Sizes every job decoded; a size missing from some job is an error naming the job."""
-    per_job = {job: sizes_in(job) for job in job_dirs}
+def common_outputs(job_dirs: Sequence[Path]) -> List[str]:
+    """Outputs every job wrote; one missing from some job is an error naming the job."""
+    per_job = {job: outputs_in(job) for job in job_dirs}
     first = per_job[job_dirs[0]]
     if not first:
-        raise FileNotFoundError(f"{job_dirs[0]}: no <size>/ output directories")
-    for job, sizes in per_job.items():
-        if sizes != first:
-            raise ValueError(f"{job}: decoded sizes {sizes}, but {job_dirs[0]} decoded {first}")
+        raise FileNotFoundError(f"{job_dirs[0]}: no <size>/{STATS_FILE} outputs")
+    for job, outputs in per_job.items():
+        if outputs != first:
+            raise ValueError(f"{job}: decoded {outputs}, but {job_dirs[0]} decoded {first}")
     return first
 
 
-def merge_lines(job_dirs: Sequence[Path], size: int, name: str, out_file: Path) -> int:
-    """Concatenate ``<job>/<size>/<name>`` sorted by utterance id; return the line count."""
+def merge_lines(job_dirs: Sequence[Path], output: str, name: str, out_file: Path) -> int:
+    """Concatenate ``<job>/<output>/<name>`` sorted by utterance id; return the line count."""
     lines: Dict[str, str] = {}
     for job in job_dirs:
-        path = job / str(size) / name
+        path = job / output / name
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing decoder output")
         for line in read_lines(path):
@@ -50,36 +52,34 @@ def merge_lines(job_dirs: Sequence[Path], size: int, name: str, out_file: Path) 
     return len(lines)
 
 
-def merge_stats(job_dirs: Sequence[Path], size: int) -> dict:
-    """One decode_stats dict from the jobs' (totals summed, RTF recomputed)."""
+def merge_stats(job_dirs: Sequence[Path], output: str) -> dict:
+    """One decode_stats dict from the jobs' (totals summed, RTF recomputed, the rest from job 1)."""
     jobs = []
     for job in job_dirs:
-        path = job / str(size) / STATS_FILE
+        path = job / output / STATS_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing decoder output")
         jobs.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    merged = {"subnet": int(size), "num_jobs": len(jobs)}
+    # subnet, skip_blocks, parameters, FLOPs...: properties of the target, equal in every job
+    merged = {key: value for key, value in jobs[0].items() if key not in SUMMED + ("rtf",)}
+    merged["num_jobs"] = len(jobs)
     for key in SUMMED:
-        merged[key] = sum(_number(job, key, path) for job, path in zip(jobs, job_dirs))
+        merged[key] = sum(_number(job, key, path / output) for job, path in zip(jobs, job_dirs))
     merged["num_utterances"] = int(merged["num_utterances"])
     merged["rtf"] = merged["decode_seconds"] / merged["audio_seconds"] if merged["audio_seconds"] else 0.0
-    for key in SHARED:
-        # a property of the size, not of the data: every job reports the same value
-        merged[key] = jobs[0].get(key)
-    merged["parameters"] = int(merged["parameters"]) if merged["parameters"] is not None else None
     return merged
 
 
-def merge_jobs(job_dirs: Sequence[Path], out_dir: Path) -> List[int]:
-    """Merge every size; return the sizes."""
-    sizes = common_sizes(job_dirs)
-    for size in sizes:
-        target = out_dir / str(size)
+def merge_jobs(job_dirs: Sequence[Path], out_dir: Path) -> List[str]:
+    """Merge every output directory of the jobs; return their relative names."""
+    outputs = common_outputs(job_dirs)
+    for output in outputs:
+        target = out_dir / output
         for name in LINE_FILES:
-            merge_lines(job_dirs, size, name, target / name)
-        stats = merge_stats(job_dirs, size)
+            merge_lines(job_dirs, output, name, target / name)
+        stats = merge_stats(job_dirs, output)
         write_lines(target / STATS_FILE, yaml.safe_dump(stats, sort_keys=False).splitlines())
-    return sizes
+    return outputs
 
 
 def _number(job: dict, key: str, where: Path) -> float:

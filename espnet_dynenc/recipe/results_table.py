@@ -64,23 +64,23 @@ def human(value: Optional[float]) -> str:
     return f"{value:.3g}"
 
 
-def _load_stats(folder: Path) -> Optional[dict]:
+def load_stats(folder: Path) -> Optional[dict]:
     path = folder / "decode_stats.yaml"
     return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _error_rate(folder: Path, kind: str) -> str:
+def error_rate(folder: Path, kind: str) -> str:
     path = folder / f"score_{kind}" / "result.txt"
     return f"{read_sum_avg(path).errors:.1f}" if path.is_file() else MISSING
 
 
 def size_row(decode_dir: Path, test_sets: Sequence[str], size: int) -> List[str]:
     folders = [decode_dir / t / str(size) for t in test_sets]
-    stats = [_load_stats(f) for f in folders]
+    stats = [load_stats(f) for f in folders]
     known = next((s for s in stats if s), {})
     row = [str(size), human(known.get("parameters")), human(known.get("flops_per_second"))]
-    row += [_error_rate(f, "wer") for f in folders]
-    row += [_error_rate(f, "cer") for f in folders]
+    row += [error_rate(f, "wer") for f in folders]
+    row += [error_rate(f, "cer") for f in folders]
     row += [f"{s['rtf']:.4f}" if s and "rtf" in s else MISSING for s in stats]
     return row
 
@@ -111,8 +111,9 @@ def results_markdown(
     sizes: Optional[Sequence[int]],
     model_file: str,
     device: str,
+    extra_sections: Sequence[str] = (),
 ) -> str:
-    """RESULTS.md: how the numbers were made, then the table."""
+    """RESULTS.md: how the numbers were made, the table of sizes, then ``extra_sections`` lines."""
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     lines = [
         "<!-- Written by asr.sh stage 13 from the score_*/result.txt and decode_stats.yaml files. -->",
@@ -129,7 +130,9 @@ def results_markdown(
         "- parameters, FLOPs per second of audio: as the decoder reports them for each size",
         "",
     ]
-    return "\n".join(lines + results_table(decode_dir, test_sets, sizes)) + "\n"
+    lines += results_table(decode_dir, test_sets, sizes)
+    lines += extra_sections
+    return "\n".join(lines) + "\n"
 
 
 def parse_sizes(text: str) -> List[int]:

@@ -29,7 +29,8 @@ def test_all_stages_with_the_project_entry_points(tiny_recipe):
     (recipe / "conf").mkdir()
     (recipe / "conf" / "train_tiny.yaml").write_text(yaml.safe_dump(CONFIG))
     proc = run_asr(recipe, *DATA_OPTS, "--nj", "1", "--inference_nj", "1", "--ngpu", "0", "--nbpe", "20",
-                   "--max_wav_duration", "1.0", "--asr_config", "conf/train_tiny.yaml", timeout=900)
+                   "--max_wav_duration", "1.0", "--asr_config", "conf/train_tiny.yaml",
+                   "--prune_depths", "1", "--prune_strategies", "top greedy", timeout=900)
     assert proc.returncode == 0, proc.stdout[-5000:]
     exp = recipe / "exp" / "asr_train_tiny_raw_en_bpe20"
     stats = recipe / "exp" / "asr_stats_raw_en_bpe20"
@@ -42,7 +43,14 @@ def test_all_stages_with_the_project_entry_points(tiny_recipe):
         run_stats = yaml.safe_load((decode / size / "decode_stats.yaml").read_text())
         assert run_stats["num_utterances"] == 4 and run_stats["parameters"] > 0
         assert (decode / size / "score_cer" / "result.txt").is_file()
+    plan = yaml.safe_load((decode.parent / "pruning" / "pruning_plan.yaml").read_text())
+    assert plan["subnet"] == 8 and set(plan["skip_blocks"]) == {"top", "greedy"}
+    for strategy in ("top", "greedy"):
+        pruned = decode / "pruned" / strategy / "1"
+        assert len(read_table(pruned / "text")) == 4 and (pruned / "score_wer" / "result.txt").is_file()
     results = (exp / "RESULTS.md").read_text()
+    assert "## Layer pruning on demand: subnet 8, 2 blocks" in results
+    assert "| top | 1 | 1 |" in results and "| none | 2 | none |" in results
     rows = [line for line in results.splitlines() if line.startswith("| 4 |") or line.startswith("| 8 |")]
     assert len(rows) == 2 and "n/a" not in results
     assert rows[0] in proc.stdout

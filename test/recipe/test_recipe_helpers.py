@@ -45,13 +45,13 @@ def test_merge_sums_statistics_and_refuses_mismatched_sizes(tmp_path):
     jobs = [tmp_path / "output.1", tmp_path / "output.2"]
     write_job(jobs[0], 16, ["b", "a"], 4.0)
     write_job(jobs[1], 16, ["c"], 1.0)
-    assert merge_jobs(jobs, tmp_path / "merged") == [16]
+    assert merge_jobs(jobs, tmp_path / "merged") == ["16"]
     assert (tmp_path / "merged/16/text").read_text() == "a x\nb x\nc x\n"
     stats = yaml.safe_load((tmp_path / "merged/16/decode_stats.yaml").read_text())
     assert stats["rtf"] == pytest.approx(2.0 / 5.0)  # not the mean of 0.25 and 1.0
     assert (stats["parameters"], stats["num_utterances"]) == (160, 3)
     write_job(jobs[1], 32, ["c"], 1.0)
-    with pytest.raises(ValueError, match="decoded sizes"):
+    with pytest.raises(ValueError, match=r"output.2: decoded \[.16., .32.\]"):
         merge_jobs(jobs, tmp_path / "merged")
 
 

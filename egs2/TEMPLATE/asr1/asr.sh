@@ -94,6 +94,13 @@ batch_size=8                              # utterances per decoding batch
 subnets=                                  # sizes to decode and score; empty: all sizes
 asr_inference_module=espnet_dynenc.bin.ctc_greedy_inference
 
+# Layer pruning on demand (Lee et al. 2021): blocks removed at run time, no fine-tuning
+prune_depths=                                  # blocks to keep, e.g. "10 8 6"; empty: no pruning
+prune_strategies="top every_other svcca greedy" # which blocks to remove for a depth
+prune_subnet=                                  # size whose blocks are removed; empty: the largest
+prune_metric=ctc_loss                          # dev score of the greedy strategy: ctc_loss or cer
+prune_max_utterances=200                       # dev utterances that choose the blocks
+
 # Data sets (written by local/data.sh)
 train_set=
 valid_set=
@@ -104,7 +111,8 @@ local_data_opts speed_perturb_factors feats_type audio_format fs min_wav_duratio
 token_type nbpe bpemode bpe_input_sentence_size bpe_nlsyms bpe_char_cover bpe_train_text nlsyms_txt
 cleaner g2p lang use_lm asr_tag asr_exp asr_stats_dir asr_config asr_args feats_normalize
 asr_speech_fold_length asr_text_fold_length asr_train_module inference_tag inference_config
-inference_args inference_asr_model batch_size subnets asr_inference_module train_set valid_set test_sets"
+inference_args inference_asr_model batch_size subnets asr_inference_module prune_depths prune_strategies
+prune_subnet prune_metric prune_max_utterances train_set valid_set test_sets"
 option_names=$(echo "${option_names}" | tr '\n' ' ')
 
 help_message=$(
@@ -157,6 +165,12 @@ Options (default in brackets):
   --batch_size N               utterances per decoding batch [${batch_size}]
   --subnets "S..."             sizes to decode and score, e.g. "16 32 48" [all sizes]
   --asr_inference_module MODULE  decoding entry point [${asr_inference_module}]
+ Layer pruning on demand (stage 12 plans on --valid_set and decodes, stage 13 scores):
+  --prune_depths "D..."        blocks to keep, e.g. "10 8 6" [none: no pruning]
+  --prune_strategies "S..."    top every_other svcca greedy [${prune_strategies}]
+  --prune_subnet N             size whose blocks are removed [the largest]
+  --prune_metric ctc_loss|cer  dev score the greedy strategy minimises [${prune_metric}]
+  --prune_max_utterances N     dev utterances that choose the blocks [${prune_max_utterances}]
  Data sets:
   --train_set NAME --valid_set NAME --test_sets "NAME..."   directories under data/
 EOF
@@ -236,6 +250,13 @@ check_options() {
     is_number "${max_wav_duration}" || usage_error "--max_wav_duration must be a number of seconds, got '${max_wav_duration}'"
     [[ ${fs} =~ ^[0-9]+([.][0-9]+)?k?$ ]] || usage_error "--fs must look like 16k or 16000, got '${fs}'"
     [[ ${subnets} =~ ^[0-9,\ ]*$ ]] || usage_error "--subnets must list whole numbers, e.g. \"16 32 48\", got '${subnets}'"
+    [[ ${prune_depths} =~ ^[0-9\ ]*$ ]] || usage_error "--prune_depths must list whole numbers, e.g. \"10 8 6\", got '${prune_depths}'"
+    [ -z "${prune_subnet}" ] || check_int prune_subnet "${prune_subnet}"
+    check_positive prune_max_utterances "${prune_max_utterances}"
+    check_choice prune_metric "${prune_metric}" ctc_loss cer
+    local strategy
+    [ -n "${prune_strategies// /}" ] || usage_error "--prune_strategies is empty (choose from: top every_other svcca greedy)"
+    for strategy in ${prune_strategies}; do check_choice prune_strategies "${strategy}" top every_other svcca greedy; done
     local factor
     for factor in ${speed_perturb_factors}; do
         is_number "${factor}" || usage_error "--speed_perturb_factors: '${factor}' is not a number"
@@ -633,20 +654,54 @@ stage_12() {
     resolve_inference_model
     require_inputs "run stage 11 first" "${asr_exp}/config.yaml" "${asr_exp}/${inference_model}"
     write_resume_script "${decode_dir}" 12
+    [ -z "${prune_depths}" ] || plan_pruning
     local dset
     for dset in ${test_sets}; do
         decode_set "${dset}"
     done
 }
 
+# what a pruning plan was made with: a plan made with other options is made again
+pruning_settings() {
+    echo "depths=${prune_depths} strategies=${prune_strategies} subnet=${prune_subnet:-largest}" \
+        "metric=${prune_metric} utterances=${prune_max_utterances} model=${inference_model}"
+}
+
+# <decode_dir>/pruning/pruning_plan.yaml: blocks to remove per strategy and depth, chosen on the dev set
+plan_pruning() {
+    local dir=${decode_dir}/pruning data=${data_feats}/${valid_set} opts=() runner=${decode_cmd} gpus=0
+    pruning_plan=${dir}/pruning_plan.yaml
+    if is_done "${dir}/.done" && [ "$(tail -n 1 "${dir}/.done")" = "$(pruning_settings)" ]; then
+        report_skip "${dir}/.done" "pruning plan"
+        return
+    fi
+    require_inputs "run stage 4 first" "${data}/wav.scp" "${data}/text"
+    rm -rf "${dir}"
+    mkdir -p "${dir}"
+    pruning_plan_remade=true # pruned decodings made with an earlier plan are stale
+    if [ "${gpu_inference}" = true ]; then runner=${cuda_cmd}; gpus=1; fi
+    [ -z "${prune_subnet}" ] || opts+=(--subnet "${prune_subnet}")
+    log "Stage 12: pruning plan on ${data} for depths ${prune_depths} (${prune_strategies}) (log: ${dir}/plan.log)"
+    # shellcheck disable=SC2086
+    ${runner} --gpu "${gpus}" "${dir}/plan.log" ${python} -m espnet_dynenc.bin.prune_on_demand --ngpu "${gpus}" \
+        --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
+        --data_path_and_name_and_type "${data}/wav.scp,speech,sound" \
+        --data_path_and_name_and_type "${data}/text,text,text" \
+        --max_utterances "${prune_max_utterances}" --depths ${prune_depths} --strategies ${prune_strategies} \
+        --greedy_metric "${prune_metric}" --output_dir "${dir}" "${opts[@]}" ||
+        fail "Stage 12: pruning plan failed; see ${dir}/plan.log"
+    { date '+%Y-%m-%dT%H:%M:%S'; pruning_settings; } >"${dir}/.done"
+}
+
 decode_set() {
     local data=${data_feats}/$1 dir=${decode_dir}/$1 jobs index opts=() runner=${decode_cmd} gpus=0 outputs=()
     local logdir=${decode_dir}/$1/logdir
-    if is_done "${dir}/.done" && has_requested_sizes "${dir}"; then report_skip "${dir}/.done" "decoding of $1"; return; fi
-    is_done "${dir}/.done" && log "Stage 12: ${dir} lacks some of the sizes ${subnets}; decoding $1 again"
+    if is_done "${dir}/.done" && has_requested_outputs "${dir}" && [ "${pruning_plan_remade:-false}" = false ]; then report_skip "${dir}/.done" "decoding of $1"; return; fi
+    is_done "${dir}/.done" && log "Stage 12: ${dir} lacks some of the sizes ${subnets}${prune_depths:+ or pruned depths ${prune_depths}}; decoding $1 again"
     require_inputs "run stage 3 first" "${data}/.done"
     if [ "${gpu_inference}" = true ]; then runner=${cuda_cmd}; gpus=1; fi
     [ -z "${subnets}" ] || opts+=(--subnets "${subnets}")
+    [ -z "${prune_depths}" ] || opts+=(--pruning_plan "${pruning_plan}")
     [ -z "${inference_config}" ] || opts+=(--config "${inference_config}")
     jobs=$(min "${inference_nj}" "$(count_lines "${data}/wav.scp")")
     rm -rf "${dir}"
@@ -666,18 +721,37 @@ decode_set() {
     mark_done "${dir}/.done"
 }
 
-# whether a finished decoding directory has every size --subnets asks for
-has_requested_sizes() {
-    local size
+# whether a finished decoding directory has every size --subnets and every depth and
+# strategy --prune_depths and --prune_strategies ask for
+has_requested_outputs() {
+    local size depth strategy
     for size in ${subnets//,/ }; do
         [ -d "$1/${size}" ] || return 1
     done
+    for depth in ${prune_depths}; do
+        for strategy in ${prune_strategies}; do
+            [ -d "$1/pruned/${strategy}/${depth}" ] || return 1
+        done
+    done
 }
 
-# sizes decoded for a test set, limited to --subnets when given
+# pruned outputs (pruned/<strategy>/<depth>) of a test set that --prune_depths asks for
+pruned_to_score() {
+    local depth strategy
+    for strategy in ${prune_strategies}; do
+        for depth in ${prune_depths}; do
+            [ ! -d "$1/pruned/${strategy}/${depth}" ] || echo "pruned/${strategy}/${depth}"
+        done
+    done
+}
+
+# sizes decoded for a test set, limited to --subnets (and the pruned subnet) when given
 sizes_to_score() {
     local dir=$1 size wanted
     wanted=" $(echo "${subnets}" | tr ',' ' ') "
+    if [ -n "${prune_depths}" ] && [ -f "${decode_dir}/pruning/pruning_plan.yaml" ]; then
+        wanted+="$(awk '$1 == "subnet:" { print $2 }' "${decode_dir}/pruning/pruning_plan.yaml") "
+    fi
     for size in $(find "${dir}" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | grep -E '^[0-9]+$' | sort -n); do
         if [ -z "${subnets}" ] || [[ ${wanted} == *" ${size} "* ]]; then echo "${size}"; fi
     done
@@ -692,16 +766,17 @@ stage_13() {
         require_inputs "run stage 12 first" "${decode_dir}/${dset}/.done" "${data_feats}/${dset}/text"
         sizes=$(sizes_to_score "${decode_dir}/${dset}")
         [ -n "${sizes}" ] || fail "Stage 13: ${decode_dir}/${dset} has no decoded size matching --subnets '${subnets}'"
-        for size in ${sizes}; do
-            score_size "${dset}" "${size}" "${scorer}"
+        for size in ${sizes} $(pruned_to_score "${decode_dir}/${dset}"); do
+            score_output "${dset}" "${size}" "${scorer}"
         done
     done
     write_results
 }
 
-score_size() {
+# score <decode_dir>/<test set>/<output> (a size, or pruned/<strategy>/<depth>)
+score_output() {
     local dset=$1 size=$2 scorer=$3 dir=${decode_dir}/$1/$2 kind scoredir
-    if is_done "${dir}/.score.done"; then report_skip "${dir}/.score.done" "scoring of ${dset} size ${size}"; return; fi
+    if is_done "${dir}/.score.done"; then report_skip "${dir}/.score.done" "scoring of ${dset} ${size}"; return; fi
     for kind in wer cer; do
         scoredir=${dir}/score_${kind}
         rm -rf "${scoredir}"
@@ -711,7 +786,7 @@ score_size() {
             --out_dir "${scoredir}" --non_linguistic_symbols "${nlsyms_txt}" --cleaner "${cleaner}" ||
             fail "Stage 13: cannot write ${scoredir}/ref.trn and hyp.trn"
         score_trn "${scoredir}" "${scorer}"
-        log "Stage 13: ${dset} size ${size} ${kind}: $(grep -m 1 'Sum/Avg' "${scoredir}/result.txt")"
+        log "Stage 13: ${dset} ${size} ${kind}: $(grep -m 1 'Sum/Avg' "${scoredir}/result.txt")"
     done
     mark_done "${dir}/.score.done"
 }
@@ -731,7 +806,8 @@ write_results() {
     local device=cpu
     [ "${gpu_inference}" = false ] || device=gpu
     run_helper espnet_dynenc.bin.results_table --decode_dir "${decode_dir}" --test_sets "${test_sets}" \
-        --subnets "${subnets}" --model_file "${asr_exp}/${inference_model}" --device "${device}" \
+        --subnets "${subnets}" --prune_depths "${prune_depths}" --prune_strategies "${prune_strategies}" \
+        --model_file "${asr_exp}/${inference_model}" --device "${device}" \
         --output "${asr_exp}/RESULTS.md" || fail "Stage 13: cannot write ${asr_exp}/RESULTS.md"
     log "Stage 13: results in ${asr_exp}/RESULTS.md"
     cat "${asr_exp}/RESULTS.md"
