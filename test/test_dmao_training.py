@@ -138,6 +138,7 @@ def test_optimizer_missing_rebuilt_parameters_is_refused():
     ({"event_updates": [1], "optimizer_state": "keep"}, "optimizer_state must be one of"),
     ({"event_updates": [1], "method": "random"}, "method must be one of"),
     ({"event_updates": [1], "unknown": 1}, "unexpected keyword"),
+    ({"event_updates": [1], "group_sizes": {"ffn": 24}}, r"block 0 'feed_forward_macaron': group_size=24 does not divide"),
 ])
 def test_bad_dmao_options_name_the_option(conf, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -156,6 +157,7 @@ def test_dmao_with_des_subnets_is_refused():
 
 # ------------------------------------------------------------- through ESPnet's trainer
 DMAO = {"subnet_sizes": [8], "dmao": {"event_updates": [4], "rho": 0.25, "score_interval": 2}}
+DMAO_ENCODER = {"linear_units": 64}  # 2 FFN groups of d = 32
 TRAIN = {"batch_size": 2, "max_epoch": 3, "optim_conf": {"lr": 0.01}, "scheduler": "warmuplr",
          "scheduler_conf": {"warmup_steps": 5}}
 
@@ -172,7 +174,7 @@ def _checkpoint(exp):
 @pytest.mark.slow
 def test_espnet_training_with_an_event_resume_and_decoding(corpus):
     root, train, valid, tokens = corpus
-    full = write_config(root, model_conf=DMAO, extra=TRAIN, name="dmao_full.yaml")
+    full = write_config(root, model_conf=DMAO, encoder_conf=DMAO_ENCODER, extra=TRAIN, name="dmao_full.yaml")
     exp_full = train_tiny_model(root, full, train, valid, tokens, exp_name="exp_dmao_full")
     log = (exp_full / "train.log").read_text()
     # 12 utterances / batch 2 = 6 updates per epoch: the event after update 4, in epoch 1
@@ -185,7 +187,7 @@ def test_espnet_training_with_an_event_resume_and_decoding(corpus):
     assert config["encoder_conf"]["block_widths"] == arch["block_widths"]
 
     # interrupted after epoch 1 (after the event), resumed with ESPnet's --resume
-    part = write_config(root, model_conf=DMAO, extra={**TRAIN, "max_epoch": 1}, name="dmao_part.yaml")
+    part = write_config(root, model_conf=DMAO, encoder_conf=DMAO_ENCODER, extra={**TRAIN, "max_epoch": 1}, name="dmao_part.yaml")
     exp_part = train_tiny_model(root, part, train, valid, tokens, exp_name="exp_dmao_part")
     assert _checkpoint(exp_part)["model"]["dmao._extra_state"]["block_widths"] == arch["block_widths"]
     shutil.copy(full, root / "dmao_part.yaml")
@@ -211,6 +213,6 @@ def test_espnet_training_with_an_event_resume_and_decoding(corpus):
 @pytest.mark.slow
 def test_averaging_across_events_is_refused_before_training(corpus):
     root, train, valid, tokens = corpus
-    config = write_config(root, model_conf=DMAO, extra={**TRAIN, "keep_nbest_models": 2}, name="dmao_avg.yaml")
+    config = write_config(root, model_conf=DMAO, encoder_conf=DMAO_ENCODER, extra={**TRAIN, "keep_nbest_models": 2}, name="dmao_avg.yaml")
     with pytest.raises(AssertionError, match="keep_nbest_models 2 would average checkpoints"):
         train_tiny_model(root, config, train, valid, tokens, exp_name="exp_dmao_avg")

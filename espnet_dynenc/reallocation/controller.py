@@ -85,11 +85,25 @@ class DMAOController:
     def __init__(self, encoder: torch.nn.Module, config):
         self.config = config if isinstance(config, DMAOConfig) else DMAOConfig(**dict(config))
         self.encoder = encoder
+        self._check_group_sizes()
         self.tracker = ImportanceTracker(encoder, self.config.method, self.config.group_sizes, self.config.smoothing)
         self.dropout_reference = self._dropout_reference()
         self.events: List[dict] = []  # one record per event done: update, summary, seconds
         self.scoring_seconds = 0.0
         self.event_seconds = 0.0
+
+    def _check_group_sizes(self) -> None:
+        """Every module must split into whole groups; say which one does not, at build time."""
+        for b, block in enumerate(self.encoder.encoders):
+            for spec in block.units:
+                module = getattr(block, spec.module_name)
+                if module is None:
+                    continue
+                try:
+                    resolve_group_size(module, group_sizes_for(self.config.group_sizes, spec.kind))
+                except ValueError as error:
+                    raise ValueError(f"model_conf.dmao: block {b} '{spec.module_name}': {error} (set "
+                                     f"model_conf.dmao.group_sizes.{spec.kind} or change the encoder's width)") from None
 
     def _dropout_reference(self):
         if not self.config.rescale_dropout:
