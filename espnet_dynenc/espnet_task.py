@@ -5,12 +5,14 @@ and, for DMAO, its optimizers.
 the experiment directory; ESPnet's trainer does not tell models where that is, so the
 optimizer builder (called once, in training only) hands it over. A DMAO model also gets
 the optimizers, which it edits when a checkpoint (``--resume``) rebuilds the encoder, and
-two things DMAO cannot do are refused here, before training starts.
+settings that would break a DMAO run are refused here, before training starts.
 """
 from pathlib import Path
 
+
 from espnet2.tasks.asr import ASRTask
 
+from espnet_dynenc.distributed import world_size
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
 
 
@@ -27,18 +29,18 @@ class DynEncASRTask(ASRTask):
 
 
 def check_dmao_training(args) -> None:
-    """Refuse what would break a DMAO run: averaging across events, several processes."""
+    """Refuse what would break a DMAO run: averaging across events; several processes without
+    ``unused_parameters`` (the DDP wrapper's replaced tensors get no gradients after an event)."""
     keep = args.keep_nbest_models if isinstance(args.keep_nbest_models, list) else [args.keep_nbest_models]
     if max(keep) > 1 and model_events(args):
         raise ValueError(
             f"model_conf.dmao: keep_nbest_models {args.keep_nbest_models} would average checkpoints, and checkpoints "
             "on both sides of a reallocation event have different shapes; set keep_nbest_models: 1 (the best "
             "epoch is decoded)")
-    world_size = getattr(args, "dist_world_size", None) or 1
-    if (getattr(args, "ngpu", 0) or 0) > 1 or world_size > 1:
+    if world_size() > 1 and not args.unused_parameters:
         raise ValueError(
-            "model_conf.dmao: reallocation events rebuild modules that a DistributedDataParallel wrapper would "
-            "still hold; train DMAO in one process (--ngpu 0 or 1)")
+            "model_conf.dmao with several processes: after an event the DistributedDataParallel wrapper still "
+            "holds the replaced tensors, which no longer get gradients; set unused_parameters: true")
 
 
 def model_events(args) -> list:

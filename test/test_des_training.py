@@ -1,14 +1,11 @@
 """Dynamic Encoder Size training through ESPnet's own trainer: switch, resume, report."""
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 import yaml
 
-from tiny_asr import collect_stats, tiny_corpus, train_tiny_model, training_args, write_config
+from tiny_asr import tiny_corpus, train_tiny_model, train_two_processes, write_config
 
 pytestmark = pytest.mark.slow
 SELECTOR = {"selector": "simple_topk", "selector_conf": {"updates_per_k_step": 1, "k_reduction": 1}}
@@ -73,19 +70,7 @@ def test_two_process_training_through_espnet_launcher(corpus):
     conf = {"subnet_sizes": [2, 4, 6, 8], "selector": "simple_topk",
             "selector_conf": {"updates_per_k_step": 1, "k_reduction": 2}, "log_sandwich_draws": True}
     config = write_config(root, model_conf=conf, extra={"batch_size": 4, "max_epoch": 2}, name="ddp.yaml")
-    stats = collect_stats(root, config, train, valid, tokens, "exp_ddp_stats")
-    exp = root / "exp_ddp"
-    bin_dir = root / "fake_bin"
-    bin_dir.mkdir(exist_ok=True)
-    ssh = bin_dir / "ssh"
-    ssh.write_text('#!/usr/bin/env bash\n# ssh HOST COMMAND...: run COMMAND here.\nshift\nexec bash -c "$*"\n')
-    ssh.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "espnet2.bin.launch", "--host", "localhost,localhost", "--ngpu", "0", "--envfile", "none",
-           "--log", str(exp / "train.log"), "--init_file_prefix", str(exp / ".dist_init_"), "--",
-           sys.executable, "-m", "espnet_dynenc.bin.asr_train",
-           *training_args(config, train, valid, tokens, stats, exp)]
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    proc, exp = train_two_processes(root, config, train, valid, tokens, "exp_ddp")
     log = (exp / "train.log").read_text() if (exp / "train.log").exists() else ""
     assert proc.returncode == 0, proc.stderr[-3000:] + log[-5000:]
     assert "world_size=2" in log or "dist_world_size: 2" in (exp / "config.yaml").read_text()

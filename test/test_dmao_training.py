@@ -9,7 +9,7 @@ from espnet2.asr.ctc import CTC
 
 from espnet_dynenc.encoder import DynamicConformerEncoder
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
-from tiny_asr import run_module, tiny_corpus, train_tiny_model, write_config
+from tiny_asr import run_module, tiny_corpus, train_tiny_model, train_two_processes, write_config
 
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<sos/eos>"]
 ENC = dict(output_size=16, attention_heads=4, linear_units=64, num_blocks=2, cnn_module_kernel=3,
@@ -216,3 +216,35 @@ def test_averaging_across_events_is_refused_before_training(corpus):
     config = write_config(root, model_conf=DMAO, encoder_conf=DMAO_ENCODER, extra={**TRAIN, "keep_nbest_models": 2}, name="dmao_avg.yaml")
     with pytest.raises(AssertionError, match="keep_nbest_models 2 would average checkpoints"):
         train_tiny_model(root, config, train, valid, tokens, exp_name="exp_dmao_avg")
+
+
+@pytest.mark.slow
+def test_two_processes_stay_identical_across_an_event(corpus):
+    """Two gloo ranks through ESPnet's launcher: the event-made tensors' gradients are averaged
+    by the model, so both ranks make the same event and keep the same parameters."""
+    root, train, valid, tokens = corpus
+    dmao = {**DMAO["dmao"], "event_updates": [2], "log_parameter_checksums": True}
+    config = write_config(root, model_conf={**DMAO, "dmao": dmao}, encoder_conf=DMAO_ENCODER,
+                          extra={**TRAIN, "batch_size": 4, "max_epoch": 2, "unused_parameters": True},
+                          name="dmao_ddp.yaml")
+    proc, exp = train_two_processes(root, config, train, valid, tokens, "exp_dmao_ddp")
+    log = (exp / "train.log").read_text() if (exp / "train.log").exists() else ""
+    assert proc.returncode == 0, proc.stderr[-3000:] + log[-5000:]
+    assert "DMAO event at update 2" in log
+    # 12 utterances in batches of 4 (split over the ranks): 3 updates per epoch, 6 in all;
+    # after every update both ranks hold the same parameters, bit for bit
+    sums = [(exp / f"dmao_checksums.rank{r}.txt").read_text().splitlines() for r in (0, 1)]
+    assert sums[0] == sums[1] and [line.split()[0] for line in sums[0]] == ["1", "2", "3", "4", "5", "6"]
+    assert len({line.split()[1] for line in sums[0][1:]}) == 1  # the architecture changed once, at update 2
+    arch = yaml.safe_load((exp / "architecture.yaml").read_text())
+    assert arch["events"][0]["update"] == 2 and arch["block_widths"] != arch["events"][0]["widths_before"]
+
+
+@pytest.mark.slow
+def test_two_processes_without_unused_parameters_are_refused(corpus):
+    root, train, valid, tokens = corpus
+    config = write_config(root, model_conf=DMAO, encoder_conf=DMAO_ENCODER, extra={**TRAIN, "batch_size": 4},
+                          name="dmao_ddp_refused.yaml")
+    proc, exp = train_two_processes(root, config, train, valid, tokens, "exp_dmao_ddp_refused")
+    log = (exp / "train.log").read_text() if (exp / "train.log").exists() else ""
+    assert proc.returncode != 0 and "set unused_parameters: true" in proc.stderr + log

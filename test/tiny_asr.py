@@ -1,8 +1,9 @@
 """A tiny ASR data set and configs made on the spot, for tests that run ESPnet for real."""
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import soundfile
@@ -134,6 +135,26 @@ def train_tiny_model(root: Path, config: Path, train: Path, valid: Path, token_l
                       cwd=root)
     (exp / "train.log").write_text(proc.stdout + proc.stderr)
     return exp
+
+
+def train_two_processes(root: Path, config: Path, train: Path, valid: Path, token_list: Path,
+                        exp_name: str) -> Tuple[subprocess.CompletedProcess, Path]:
+    """Training with two gloo ranks through ESPnet's launcher in its multi-host mode, with an
+    ``ssh`` that runs the command on this machine. Returns the process and the experiment dir."""
+    stats = collect_stats(root, config, train, valid, token_list, f"{exp_name}_stats")
+    exp = root / exp_name
+    bin_dir = root / "fake_bin"
+    bin_dir.mkdir(exist_ok=True)
+    ssh = bin_dir / "ssh"
+    ssh.write_text('#!/usr/bin/env bash\n# ssh HOST COMMAND...: run COMMAND here.\nshift\nexec bash -c "$*"\n')
+    ssh.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "espnet2.bin.launch", "--host", "localhost,localhost", "--ngpu", "0",
+           "--envfile", "none", "--log", str(exp / "train.log"), "--init_file_prefix", str(exp / ".dist_init_"),
+           "--", sys.executable, "-m", "espnet_dynenc.bin.asr_train",
+           *training_args(config, train, valid, token_list, stats, exp)]
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    return proc, exp
 
 
 def report_encoder_names(process_index: int, out_file: str) -> None:

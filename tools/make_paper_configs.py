@@ -183,7 +183,7 @@ def dmao(corpus: str, total: int) -> Tuple[str, Dict]:
                   f"EMA 0.1), one event after update {event} (15% of {total}) moving rho = {DMAO_RHO[corpus]} of "
                   "the prunable parameters from the least to the most important groups. Same size as the uniform "
                   "baseline train_individual_48.yaml. keep_nbest_models is 1: checkpoints on both sides of an "
-                  "event cannot be averaged."),
+                  "event cannot be averaged; unused_parameters is true for multi-GPU training."),
         "encoder": "dynamic_conformer",
         "encoder_conf": encoder_conf(corpus),
         "model": "supernet_ctc",
@@ -192,6 +192,8 @@ def dmao(corpus: str, total: int) -> Tuple[str, Dict]:
                                                    "optimizer_state": "gather"}},
         **training_conf(corpus, total, [["valid", "cer_ctc", "min"]]),
         "keep_nbest_models": 1,
+        # on several GPUs the tensors an event replaces stay in the DDP wrapper without gradients
+        "unused_parameters": True,
     }
     return "train_dmao_48.yaml", conf
 

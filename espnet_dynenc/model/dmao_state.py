@@ -6,6 +6,13 @@ holds the architecture, the events done and the importance scores; the model rea
 *before* loading the weights (:meth:`DMAOState.restore`), so a checkpoint taken after an
 event loads into a model built from the original config (ESPnet's ``--resume``) and the
 optimizer follows the rebuilt modules.
+
+Several processes (DistributedDataParallel): the wrapper, built once by ESPnet's trainer,
+keeps reducing the gradients of the tensors it was built with. After an event those are
+no longer used (so training needs ``unused_parameters: true``), and the tensors the event
+created are averaged across processes here instead: at the end of every backward pass,
+in name order, before ESPnet clips the gradients. Every process then sees the same
+gradients, scores the same groups and makes the same events.
 """
 import logging
 import weakref
@@ -14,6 +21,7 @@ from typing import Dict, List, Mapping, Optional
 
 import torch
 
+from espnet_dynenc.distributed import rank, world_size
 from espnet_dynenc.reallocation.controller import DMAOController
 from espnet_dynenc.reallocation.groups import default_group_size, group_sizes_for
 from espnet_dynenc.reallocation.optimizer_state import missing_parameters
@@ -30,6 +38,10 @@ class DMAOState(torch.nn.Module):
         self.controller = DMAOController(encoder, config)
         self._optimizers: List[weakref.ref] = []
         self._checked = False
+        self._unsynced: Dict[str, torch.nn.Parameter] = {}  # created by events, unknown to DDP
+        self._ddp_parameters: Optional[List[torch.nn.Parameter]] = None
+        self._sync_hook = None
+        self._sync_queued = False
 
     # ------------------------------------------------------------------ optimizers
     def attach_optimizers(self, optimizers) -> None:
@@ -73,13 +85,55 @@ class DMAOState(torch.nn.Module):
 
     def after_step(self, update: int, optimizer: torch.optim.Optimizer, model: torch.nn.Module,
                    report_dir: Optional[Path]) -> None:
+        if world_size() > 1 and self._ddp_parameters is None and update in self.controller.config.event_updates:
+            # Before this process's first event: what ESPnet's DDP wrapper was built with.
+            self._ddp_parameters = list(model.parameters())
         record = self.controller.after_step(update, [optimizer], model.parameters)
         if record is not None:
+            if world_size() > 1:
+                self._track_new_parameters(model)
             self.write_report(report_dir, plots=True)
+        if self.controller.config.log_parameter_checksums and report_dir is not None:
+            self._append_checksum(Path(report_dir), update, model)
+
+    @staticmethod
+    @torch.no_grad()
+    def _append_checksum(report_dir: Path, update: int, model: torch.nn.Module) -> None:
+        params = list(model.parameters())
+        total = sum(float(p.double().sum()) for p in params)
+        count = sum(p.numel() for p in params)
+        with open(report_dir / f"dmao_checksums.rank{rank()}.txt", "a", encoding="utf-8") as f:
+            f.write(f"{update} {count} {total!r}\n")
+
+    # ------------------------------------------------------------------ several processes
+    def _track_new_parameters(self, model: torch.nn.Module) -> None:
+        """Remember the tensors the DDP wrapper does not know; average their gradients from now on."""
+        known = {id(p) for p in self._ddp_parameters}
+        self._unsynced = {name: p for name, p in model.named_parameters() if id(p) not in known}
+        if self._sync_hook is None:
+            # The input layer's weight takes part in every backward pass of every process.
+            anchor = next(model.encoder.parameters())
+            self._sync_hook = anchor.register_post_accumulate_grad_hook(self._queue_sync)
+
+    def _queue_sync(self, _param) -> None:
+        if not self._sync_queued and self._unsynced:
+            self._sync_queued = True
+            torch.autograd.Variable._execution_engine.queue_callback(self._average_new_gradients)
+
+    def _average_new_gradients(self) -> None:
+        """All-reduce (mean) the gradients of the event-made tensors, the same order everywhere."""
+        self._sync_queued = False
+        world = world_size()
+        for name in sorted(self._unsynced):
+            param = self._unsynced[name]
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)  # this process skipped the module
+            torch.distributed.all_reduce(param.grad)
+            param.grad.div_(world)
 
     def write_report(self, report_dir: Optional[Path], plots: bool) -> None:
         """architecture.yaml, the event plots and config.yaml's block_widths (rank 0)."""
-        if report_dir is None or _rank() != 0:
+        if report_dir is None or rank() != 0:
             return
         report_dir = Path(report_dir)
         widths = self.controller.encoder.block_widths
@@ -98,9 +152,3 @@ class DMAOState(torch.nn.Module):
             override = group_sizes_for(self.controller.config.group_sizes, spec.kind)
             sizes[spec.module_name] = override or default_group_size(spec.kind, d_model)
         return sizes
-
-
-def _rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank()
-    return 0

@@ -24,6 +24,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 from torch.utils.checkpoint import checkpoint
 from typeguard import typechecked
 
+from espnet_dynenc.distributed import rank
 from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
 from espnet_dynenc.model.dmao_state import DMAOState
 from espnet_dynenc.model.schedule import SubnetPass, step1_passes, step2_passes
@@ -261,7 +262,7 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         passes = step2_passes(self.subnet_masks, self.subnet_sizes, update, self.supernet_loss_weight,
                               self.subnet_loss_weight, self.sandwich_stochastic_depth)
         if self.log_sandwich_draws and self.report_dir is not None:
-            with open(self.report_dir / f"sandwich_draws.rank{_rank()}.txt", "a", encoding="utf-8") as f:
+            with open(self.report_dir / f"sandwich_draws.rank{rank()}.txt", "a", encoding="utf-8") as f:
                 f.write(f"{update} {' '.join(str(p.size) for p in passes)}\n")
         return passes
 
@@ -345,7 +346,7 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             self.write_report()
 
     def _append_score_history(self, update: int) -> None:
-        if self.report_dir is None or _rank() != 0:
+        if self.report_dir is None or rank() != 0:
             return
         from espnet_dynenc.analysis.subnet_report import append_score_history
 
@@ -367,7 +368,7 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
 
     def write_report(self) -> None:
         """``subnets.yaml`` and plots into the experiment dir (rank 0, when one is set)."""
-        if self.report_dir is None or _rank() != 0:
+        if self.report_dir is None or rank() != 0:
             return
         from espnet_dynenc.analysis.subnet_report import write_subnet_report
 
@@ -505,9 +506,3 @@ def _build_selector(name: Optional[str], conf: Optional[Dict], num_units: int, s
         return SELECTORS[name](num_units, **conf)
     except TypeError as error:
         raise ValueError(f"selector_conf for {name}: {error}") from None
-
-
-def _rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank()
-    return 0

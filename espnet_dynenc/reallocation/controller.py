@@ -43,6 +43,9 @@ class DMAOConfig:
         rescale_dropout: a resized module's dropout follows its width (p * groups / default).
         group_sizes: ``{ffn|mhsa|conv: size}`` overrides of DMAO's group sizes.
         seed: seed of the copy noise.
+        log_parameter_checksums: every process appends ``<update> <parameters> <sum>`` after
+            each update to ``dmao_checksums.rank<r>.txt`` in the experiment dir (to check
+            that several processes stay identical across events).
     """
 
     event_updates: List[int] = field(default_factory=list)
@@ -55,6 +58,7 @@ class DMAOConfig:
     rescale_dropout: bool = True
     group_sizes: Optional[Dict[str, int]] = None
     seed: int = 0
+    log_parameter_checksums: bool = False
 
     def __post_init__(self):
         events = list(self.event_updates)
