@@ -32,34 +32,13 @@ set -u -o pipefail
 
 me=run.pl
 
-usage() {
-    sed -n '2,/^set -u/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
-die() {
-    echo "${me}: error: $*" >&2
-    exit 2
-}
+# shellcheck source=job_common.sh
+. "$(dirname "$(readlink -f "$0")")/job_common.sh"
 
 max_jobs_run=$(nproc 2>/dev/null || echo 1)
 num_nodes=1
-job_var=
-job_first=1
-job_last=1
 
 is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
-
-parse_job_range() {
-    # NAME=FIRST:LAST or NAME=INDEX
-    local spec=$1
-    [[ ${spec} =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+)(:([0-9]+))?$ ]] || return 1
-    job_var=${BASH_REMATCH[1]}
-    job_first=${BASH_REMATCH[2]}
-    job_last=${BASH_REMATCH[4]:-${BASH_REMATCH[2]}}
-    ((10#${job_first} <= 10#${job_last})) || die "empty job range '${spec}'"
-    job_first=$((10#${job_first}))
-    job_last=$((10#${job_last}))
-}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -83,29 +62,9 @@ done
 [ $# -ge 2 ] || die "need a log file and a command (see --help)"
 log_template=$1
 shift
-num_jobs=$((job_last - job_first + 1))
-if [ -n "${job_var}" ] && [ "${num_jobs}" -gt 1 ] && [[ ${log_template} != *"${job_var}"* ]]; then
-    die "log file '${log_template}' lacks '${job_var}': all ${num_jobs} jobs would write the same log"
-fi
+check_log_template "${log_template}"
 
-shell_word() {
-    # one argument as bash should see it (see the header)
-    local arg=$1
-    case "${arg}" in
-        "|" | "||" | "&&" | ";" | ">" | ">>" | "<" | "2>&1" | "&>") printf '%s' "${arg}"; return ;;
-    esac
-    if [[ -n ${arg} && ${arg} =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then
-        printf '%s' "${arg}"
-    else
-        printf "'%s'" "${arg//\'/\'\\\'\'}"
-    fi
-}
-
-command_template=
-for arg in "$@"; do
-    command_template+="$(shell_word "${arg}") "
-done
-command_template=${command_template% }
+build_command_template "$@"
 
 for_job() {
     # the template with the job identifier replaced by index $2

@@ -32,14 +32,8 @@ set -u -o pipefail
 
 me=slurm.pl
 
-usage() {
-    sed -n '2,/^set -u/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
-die() {
-    echo "${me}: error: $*" >&2
-    exit 2
-}
+# shellcheck source=job_common.sh
+. "$(dirname "$(readlink -f "$0")")/job_common.sh"
 
 gpu=0
 num_threads=
@@ -52,20 +46,8 @@ gpu_partition=
 max_jobs_run=
 sbatch_opts=
 dry_run=false
-job_var=
-job_first=1
-job_last=1
 
 is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
-
-parse_job_range() {
-    local spec=$1
-    [[ ${spec} =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+)(:([0-9]+))?$ ]] || return 1
-    job_var=${BASH_REMATCH[1]}
-    job_first=$((10#${BASH_REMATCH[2]}))
-    job_last=$((10#${BASH_REMATCH[4]:-${BASH_REMATCH[2]}}))
-    ((job_first <= job_last)) || die "empty job range '${spec}'"
-}
 
 need_value() {
     [ "$1" -ge 2 ] || die "$2 needs a value"
@@ -98,29 +80,9 @@ done
 [ $# -ge 2 ] || die "need a log file and a command (see --help)"
 log_template=$1
 shift
-num_jobs=$((job_last - job_first + 1))
-if [ -n "${job_var}" ] && [ "${num_jobs}" -gt 1 ] && [[ ${log_template} != *"${job_var}"* ]]; then
-    die "log file '${log_template}' lacks '${job_var}': all ${num_jobs} jobs would write the same log"
-fi
+check_log_template "${log_template}"
 
-shell_word() {
-    # as in run.pl: ordinary words and shell operators as they are, anything else quoted
-    local arg=$1
-    case "${arg}" in
-        "|" | "||" | "&&" | ";" | ">" | ">>" | "<" | "2>&1" | "&>") printf '%s' "${arg}"; return ;;
-    esac
-    if [[ -n ${arg} && ${arg} =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then
-        printf '%s' "${arg}"
-    else
-        printf "'%s'" "${arg//\'/\'\\\'\'}"
-    fi
-}
-
-command_template=
-for arg in "$@"; do
-    command_template+="$(shell_word "${arg}") "
-done
-command_template=${command_template% }
+build_command_template "$@"
 
 log_dir=$(dirname "${log_template}")
 log_name=$(basename "${log_template}")
