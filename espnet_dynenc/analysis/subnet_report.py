@@ -15,6 +15,7 @@ from typing import Dict, List
 import yaml
 
 from espnet_dynenc.analysis.complexity import subnet_complexity
+from espnet_dynenc.atomic_files import replace_atomically, write_text_atomically
 from espnet_dynenc.model.subnets import mask_to_string
 
 KIND_COLOURS = {"ffn": "#4C72B0", "mhsa": "#DD8452", "conv": "#55A868"}
@@ -50,7 +51,7 @@ def write_subnet_report(model, out_dir: os.PathLike) -> None:
     table = subnet_table(model)
     report = {"num_updates": int(model.num_updates), "num_units": model.encoder.num_units,
               "unit_order": [spec.kind for spec in model.encoder.unit_specs], "subnets": table}
-    _atomic_write(out / "subnets.yaml", yaml.safe_dump(report, sort_keys=False))
+    write_text_atomically(out / "subnets.yaml", yaml.safe_dump(report, sort_keys=False))
     plot_kept_units(model, out / "subnets.png")
     if (out / SCORES_FILE).exists():
         plot_score_history(out / SCORES_FILE, model.encoder, out / "selection_scores.png")
@@ -117,13 +118,5 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=100)
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
     _pyplot().close(fig)
-    os.replace(tmp, path)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

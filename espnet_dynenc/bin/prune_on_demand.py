@@ -21,7 +21,6 @@ Each file is written under a temporary name and renamed when complete.
 """
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -36,7 +35,8 @@ load_asr_task()  # registers dynamic_conformer and supernet_ctc before ESPnet re
 from espnet2.utils.types import str2triple_str, str_or_none
 
 from espnet_dynenc.analysis.svcca import block_redundancy, collect_block_outputs
-from espnet_dynenc.pruning.dev_data import check_subnet, load_dev_batches, load_model
+from espnet_dynenc.atomic_files import write_text_atomically
+from espnet_dynenc.pruning.dev_data import check_subnet, check_svcca_options, load_dev_batches, load_model
 from espnet_dynenc.pruning.dev_scoring import METRICS, DevScorer
 from espnet_dynenc.pruning.strategies import STRATEGIES, blocks_to_remove
 
@@ -120,19 +120,9 @@ def plan_yaml(args: argparse.Namespace, plan: Plan, scorer: DevScorer, size: int
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write under a temporary name, then rename: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 @torch.no_grad()
 def prune(args: argparse.Namespace) -> Plan:
-    if args.max_frames < 0:
-        raise ValueError(f"--max_frames: must be >= 0, got {args.max_frames}")
-    if not 0.0 < args.variance_kept <= 1.0:
-        raise ValueError(f"--variance_kept: must be in (0, 1], got {args.variance_kept}")
+    check_svcca_options(args.max_frames, args.variance_kept)
     device = "cuda" if args.ngpu > 0 else "cpu"
     model, train_args = load_model(args.asr_train_config, args.asr_model_file, device)
     size = check_subnet(model, args.subnet)
@@ -156,8 +146,8 @@ def prune(args: argparse.Namespace) -> Plan:
                  scorer.scores(()).num_utterances)
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "dev_scores.tsv", scores_tsv(plan, scorer, model, size))
-    write_text(out_dir / "pruning_plan.yaml", plan_yaml(args, plan, scorer, size, num_blocks, redundancy, greedy_order))
+    write_text_atomically(out_dir / "dev_scores.tsv", scores_tsv(plan, scorer, model, size))
+    write_text_atomically(out_dir / "pruning_plan.yaml", plan_yaml(args, plan, scorer, size, num_blocks, redundancy, greedy_order))
     for strategy, by_depth in plan.items():
         for depth, removed in by_depth.items():
             print(f"{strategy}\t{depth}\t{' '.join(map(str, removed))}")

@@ -17,7 +17,6 @@ Each file is written under a temporary name and renamed when complete.
 """
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -32,7 +31,8 @@ load_asr_task()  # registers dynamic_conformer and supernet_ctc before ESPnet re
 from espnet2.utils.types import str2triple_str, str_or_none
 
 from espnet_dynenc.analysis.svcca import block_similarity_matrix, collect_block_outputs, layer_labels
-from espnet_dynenc.pruning.dev_data import check_subnet, load_dev_batches, load_model
+from espnet_dynenc.atomic_files import replace_atomically, write_text_atomically
+from espnet_dynenc.pruning.dev_data import check_subnet, check_svcca_options, load_dev_batches, load_model
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -55,17 +55,6 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the frame subset")
     parser.add_argument("--log_level", default="INFO", choices=["ERROR", "WARNING", "INFO", "DEBUG"])
     return parser
-
-
-def _replace_with(path: Path, write) -> None:
-    """Write through ``write(tmp_path)`` and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_text(path: Path, text: str) -> None:
-    _replace_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def matrix_tsv(matrix: np.ndarray, labels: Sequence[str]) -> str:
@@ -104,24 +93,21 @@ def plot_heatmap(matrix: np.ndarray, labels: Sequence[str], path: Path, title: s
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="mean canonical correlation")
     fig.tight_layout()
-    _replace_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
 def write_outputs(out_dir: Path, matrix: np.ndarray, labels: Sequence[str], title: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    _replace_with(out_dir / "svcca.npy", lambda tmp: np.save(tmp, matrix))
-    write_text(out_dir / "svcca.tsv", matrix_tsv(matrix, labels))
-    write_text(out_dir / "block_redundancy.tsv", redundancy_tsv(matrix))
+    replace_atomically(out_dir / "svcca.npy", lambda tmp: np.save(tmp, matrix))
+    write_text_atomically(out_dir / "svcca.tsv", matrix_tsv(matrix, labels))
+    write_text_atomically(out_dir / "block_redundancy.tsv", redundancy_tsv(matrix))
     plot_heatmap(matrix, labels, out_dir / "svcca.png", title)
 
 
 @torch.no_grad()
 def analyse(args: argparse.Namespace) -> np.ndarray:
-    if args.max_frames < 0:
-        raise ValueError(f"--max_frames: must be >= 0, got {args.max_frames}")
-    if not 0.0 < args.variance_kept <= 1.0:
-        raise ValueError(f"--variance_kept: must be in (0, 1], got {args.variance_kept}")
+    check_svcca_options(args.max_frames, args.variance_kept)
     device = "cuda" if args.ngpu > 0 else "cpu"
     model, train_args = load_model(args.asr_train_config, args.asr_model_file, device)
     size = check_subnet(model, args.subnet)

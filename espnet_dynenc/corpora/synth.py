@@ -50,6 +50,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Protocol, Sequence,
 import numpy as np
 import soxr
 
+from espnet_dynenc.atomic_files import write_lines_atomically
 from espnet_dynenc.corpora.kaldi_dir import Utterance, read_table, validate_data_dir, write_data_dir
 
 SAMPLE_RATE = 16000
@@ -807,9 +808,7 @@ def _write_outputs(config: CorpusConfig, plans: Dict[str, List[UttPlan]], voice_
 
 def _write_lines_atomically(path: Path, lines: Iterable[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_lines_atomically(path, lines)
 
 
 def _write_json_atomically(path: Path, value: Dict[str, object]) -> None:

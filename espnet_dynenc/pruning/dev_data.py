@@ -29,6 +29,14 @@ def load_model(config: str, model_file: str, device: str = "cpu"):
     return model.eval(), train_args
 
 
+def check_svcca_options(max_frames: int, variance_kept: float) -> None:
+    """``--max_frames`` and ``--variance_kept`` of the SVCCA tools, checked before any loading."""
+    if max_frames < 0:
+        raise ValueError(f"--max_frames: must be >= 0, got {max_frames}")
+    if not 0.0 < variance_kept <= 1.0:
+        raise ValueError(f"--variance_kept: must be in (0, 1], got {variance_kept}")
+
+
 def check_subnet(model, size: Optional[int]) -> int:
     """The subnet size to analyse (None: the supernet); an unknown size names the option."""
     if size is None:

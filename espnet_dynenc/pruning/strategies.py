@@ -44,11 +44,16 @@ def _integer(value, option: str) -> int:
     return int(value)
 
 
-def removal_count(num_blocks: int, depth: int) -> int:
-    """How many blocks to remove to keep ``depth`` of ``num_blocks``; checks both."""
-    num_blocks = _integer(num_blocks, "num_blocks")
+def _num_blocks(value) -> int:
+    num_blocks = _integer(value, "num_blocks")
     if num_blocks <= 0:
         raise ValueError(f"num_blocks: must be > 0, got {num_blocks}")
+    return num_blocks
+
+
+def removal_count(num_blocks: int, depth: int) -> int:
+    """How many blocks to remove to keep ``depth`` of ``num_blocks``; checks both."""
+    num_blocks = _num_blocks(num_blocks)
     depth = _integer(depth, "depth")
     if not 0 <= depth <= num_blocks:
         raise ValueError(f"depth: {depth} is not in 0..{num_blocks} (the encoder has {num_blocks} blocks)")
@@ -57,9 +62,7 @@ def removal_count(num_blocks: int, depth: int) -> int:
 
 def _check_count(num_blocks: int, num_remove: int) -> Tuple[int, int]:
     # The strategy functions are public, so they check their own arguments too.
-    num_blocks = _integer(num_blocks, "num_blocks")
-    if num_blocks <= 0:
-        raise ValueError(f"num_blocks: must be > 0, got {num_blocks}")
+    num_blocks = _num_blocks(num_blocks)
     num_remove = _integer(num_remove, "num_remove")
     if not 0 <= num_remove <= num_blocks:
         raise ValueError(f"num_remove: {num_remove} is not in 0..{num_blocks}")

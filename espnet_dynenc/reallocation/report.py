@@ -10,23 +10,18 @@
 
 Files are written under a temporary name and renamed.
 """
-import os
 from pathlib import Path
 from typing import List, Mapping, Sequence
 
 import yaml
 
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+from espnet_dynenc.atomic_files import replace_atomically, write_text_atomically
 
 
 def write_architecture_yaml(out_dir: Path, block_widths: Sequence[Mapping[str, int]], events: List[dict]) -> Path:
     document = {"block_widths": [dict(widths) for widths in block_widths], "events": events}
     path = Path(out_dir) / "architecture.yaml"
-    _write(path, yaml.safe_dump(document, sort_keys=False))
+    write_text_atomically(path, yaml.safe_dump(document, sort_keys=False))
     return path
 
 
@@ -37,7 +32,7 @@ def update_config_widths(config_yaml: Path, block_widths: Sequence[Mapping[str, 
         return False
     config = yaml.safe_load(config_yaml.read_text(encoding="utf-8")) or {}
     config.setdefault("encoder_conf", {})["block_widths"] = [dict(widths) for widths in block_widths]
-    _write(config_yaml, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    write_text_atomically(config_yaml, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     return True
 
 
@@ -64,8 +59,6 @@ def plot_event(path: Path, event: Mapping, group_sizes: Mapping[str, int]) -> Pa
     fig.suptitle(f"DMAO event at update {event['update']}: rho {event['rho']}, "
                  f"{event['removed_params']} parameters moved")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)
     return path

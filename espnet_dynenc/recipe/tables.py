@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List
 
+from espnet_dynenc.atomic_files import write_lines_atomically
+
 
 def read_table(path: os.PathLike) -> Dict[str, str]:
     """Key -> rest of the line, in file order; a line with only a key maps to ''."""
@@ -37,13 +39,8 @@ def c_sorted(keys: Iterable[str]) -> List[str]:
 
 def write_lines(path: os.PathLike, lines: Iterable[str]) -> None:
     """Write lines atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(line + "\n")
-    os.replace(tmp, path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_lines_atomically(path, lines)
 
 
 def write_table(path: os.PathLike, table: Dict[str, str]) -> None:
