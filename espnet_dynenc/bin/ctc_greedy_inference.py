@@ -10,7 +10,7 @@ With ``--pruning_plan`` (``prune_on_demand``'s pruning_plan.yaml) it also decode
 plan's subnet with the blocks of every strategy and depth removed (layer pruning on
 demand), into ``<output_dir>/pruned/<strategy>/<depth>/`` with the same files, and that
 subnet whole (its reference). All targets share each batch, so their real-time factors
-are measured side by side.
+are measured side by side; targets that remove the same blocks are computed once.
 
 The real-time factor of a size counts the shared frontend plus that size's own blocks,
 head and search: what a deployment of that size alone would spend. Outputs are written
@@ -18,7 +18,6 @@ under temporary names and renamed when the whole set is decoded.
 """
 import argparse
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from espnet2.text.token_id_converter import TokenIDConverter
 from espnet2.utils.types import str2triple_str, str_or_none
 
 from espnet_dynenc.analysis.complexity import subnet_complexity
+from espnet_dynenc.atomic_files import write_lines_atomically, write_text_atomically
 from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel, SubnetPass
 
@@ -173,13 +173,9 @@ class SubnetWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "decode_stats.yaml").unlink(missing_ok=True)
         for name, lines in self.lines.items():
-            tmp = self.out_dir / f".{name}.tmp"
-            tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-            os.replace(tmp, self.out_dir / name)
+            write_lines_atomically(self.out_dir / name, lines)
         # Written last: its presence marks a finished size.
-        tmp = self.out_dir / ".decode_stats.yaml.tmp"
-        tmp.write_text(yaml.safe_dump(stats, sort_keys=False), encoding="utf-8")
-        os.replace(tmp, self.out_dir / "decode_stats.yaml")
+        write_text_atomically(self.out_dir / "decode_stats.yaml", yaml.safe_dump(stats, sort_keys=False))
 
 
 @torch.no_grad()
@@ -216,6 +212,11 @@ def decode(args: argparse.Namespace) -> None:
     )
     out_root = Path(args.output_dir)
     writers = {target: SubnetWriter(out_root / target.out_dir) for target in targets}
+    # Targets that run the same encoder (e.g. two strategies removing the same blocks) share
+    # one computation per batch and its time.
+    same_encoder: Dict[Tuple[int, Tuple[int, ...]], List[SubnetWriter]] = {}
+    for target in targets:
+        same_encoder.setdefault((target.size, target.skip_blocks), []).append(writers[target])
     frontend_seconds = 0.0
     audio_seconds = 0.0
     num_utts = 0
@@ -227,19 +228,24 @@ def decode(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         embedded = model.embed(speech, lengths)
         frontend_seconds += time.perf_counter() - start
-        for target, writer in writers.items():
+        for (size, skip_blocks), group in same_encoder.items():
             start = time.perf_counter()
-            subnet = SubnetPass(target.size, model.mask_for(target.size), 1.0)
-            out, _, out_lens = model.encode_subnet(embedded, subnet, target.skip_blocks)
-            hyps = greedy_ctc_decode(model.ctc_for(target.size).log_softmax(out), out_lens, blank_id)
-            writer.seconds += time.perf_counter() - start
+            subnet = SubnetPass(size, model.mask_for(size), 1.0)
+            out, _, out_lens = model.encode_subnet(embedded, subnet, skip_blocks)
+            hyps = greedy_ctc_decode(model.ctc_for(size).log_softmax(out), out_lens, blank_id)
+            seconds = time.perf_counter() - start
             for key, hyp in zip(keys, hyps):
                 tokens = converter.ids2tokens(hyp.token_ids)
                 text = tokenizer.tokens2text(tokens) if tokenizer is not None else " ".join(tokens)
-                writer.add(key, hyp.token_ids, tokens, text, hyp.score)
+                for writer in group:
+                    writer.add(key, hyp.token_ids, tokens, text, hyp.score)
+            for writer in group:
+                writer.seconds += seconds
         logging.info("decoded %d utterances (%.1f s of audio)", num_utts, audio_seconds)
+    complexities = {(size, skip): subnet_complexity(model, size, args.flops_reference_seconds, fs, skip)
+                    for size, skip in same_encoder}
     for target, writer in writers.items():
-        complexity = subnet_complexity(model, target.size, args.flops_reference_seconds, fs, target.skip_blocks)
+        complexity = complexities[(target.size, target.skip_blocks)]
         decode_seconds = frontend_seconds + writer.seconds
         writer.finish({
             "subnet": target.size,

@@ -132,17 +132,17 @@ class DMAOState(torch.nn.Module):
             param.grad.div_(world)
 
     def write_report(self, report_dir: Optional[Path], plots: bool) -> None:
-        """architecture.yaml, the event plots and config.yaml's block_widths (rank 0)."""
+        """architecture.yaml, config.yaml's block_widths and, with ``plots``, the plot of the
+        latest event (rank 0)."""
         if report_dir is None or rank() != 0:
             return
         report_dir = Path(report_dir)
         widths = self.controller.encoder.block_widths
         write_architecture_yaml(report_dir, widths, self.controller.events)
         update_config_widths(report_dir / "config.yaml", widths)
-        if plots:
-            sizes = self.group_size_by_module()
-            for k, event in enumerate(self.controller.events, 1):
-                plot_event(report_dir / f"architecture_event{k}.png", event, sizes)
+        events = self.controller.events
+        if plots and events:
+            plot_event(report_dir / f"architecture_event{len(events)}.png", events[-1], self.group_size_by_module())
 
     def group_size_by_module(self) -> Dict[str, int]:
         encoder = self.controller.encoder

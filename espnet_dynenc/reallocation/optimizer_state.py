@@ -42,8 +42,8 @@ def replace_parameters(
     changes: Sequence[ModuleChange],
     live_parameters: Iterable[torch.nn.Parameter],
     carry_state: bool = True,
-) -> int:
-    """Edit ``optimizer`` in place after ``changes``; returns how many parameters it holds.
+) -> None:
+    """Edit ``optimizer`` in place after ``changes``.
 
     Args:
         optimizer: the optimizer of the model whose modules changed.
@@ -56,7 +56,6 @@ def replace_parameters(
     """
     successors = _successors(changes)
     live = {id(p) for p in live_parameters}
-    held = 0
     for group in optimizer.param_groups:
         kept = []
         for param in group["params"]:
@@ -73,8 +72,6 @@ def replace_parameters(
                     optimizer.state[param] = state
                 kept.append(param)
         group["params"] = kept
-        held += len(kept)
-    return held
 
 
 def missing_parameters(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> list:
