@@ -105,3 +105,25 @@ def test_results_table_cli_appends_the_pruning_section(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.index("| 24 | 60k | 6M | 10.0 | 4.0 | 0.1000 |") < out.index("## Layer pruning on demand")
     assert "| top | 2 | 2 3 4 5 |" in out
+
+
+def test_decoder_refuses_a_missing_foreign_or_malformed_pruning_plan(tmp_path):
+    from types import SimpleNamespace
+
+    from espnet_dynenc.bin.ctc_greedy_inference import pruning_targets
+
+    model = SimpleNamespace(encoder=SimpleNamespace(num_blocks=6), subnet_sizes=[8, 24])
+    with pytest.raises(FileNotFoundError, match="--pruning_plan: no such file"):
+        pruning_targets(str(tmp_path / "missing.yaml"), model)
+    plan = tmp_path / "pruning_plan.yaml"
+    plan.write_text(yaml.safe_dump({"subnet": 24, "num_blocks": 6}))
+    with pytest.raises(ValueError, match=r"pruning_plan.yaml: no 'skip_blocks'"):
+        pruning_targets(str(plan), model)
+    plan.write_text(yaml.safe_dump({**PLAN, "num_blocks": 12}))
+    with pytest.raises(ValueError, match="made for subnet 24 of a 12-block encoder; this model has 6 blocks"):
+        pruning_targets(str(plan), model)
+    plan.write_text(yaml.safe_dump(PLAN))
+    targets = pruning_targets(str(plan), model)
+    assert {t.out_dir: t.skip_blocks for t in targets} == {
+        "pruned/top/4": (4, 5), "pruned/top/2": (2, 3, 4, 5), "pruned/greedy/4": (0, 5), "pruned/greedy/2": (0, 1, 3, 5)}
+    assert {t.size for t in targets} == {24}
