@@ -42,6 +42,7 @@ stage=1              # first stage to run
 stop_stage=13        # last stage to run
 ngpu=1               # GPUs for training (0: CPU)
 num_nodes=1          # machines for training
+train_hosts=         # e.g. "host1,host2": one training process per host (per GPU with --ngpu), via ssh
 nj=32                # parallel jobs for data preparation and statistics
 inference_nj=32      # parallel jobs for decoding
 gpu_inference=false  # decode on GPU
@@ -106,7 +107,7 @@ train_set=
 valid_set=
 test_sets=
 
-option_names="stage stop_stage ngpu num_nodes nj inference_nj gpu_inference dumpdir expdir python
+option_names="stage stop_stage ngpu num_nodes train_hosts nj inference_nj gpu_inference dumpdir expdir python
 local_data_opts speed_perturb_factors feats_type audio_format fs min_wav_duration max_wav_duration
 token_type nbpe bpemode bpe_input_sentence_size bpe_nlsyms bpe_char_cover bpe_train_text nlsyms_txt
 cleaner g2p lang use_lm asr_tag asr_exp asr_stats_dir asr_config asr_args feats_normalize
@@ -131,6 +132,8 @@ Options (default in brackets):
   --nj N                       parallel jobs for data and statistics [${nj}]
   --inference_nj N             parallel decoding jobs [${inference_nj}]
   --ngpu N / --num_nodes N     training GPUs per node / nodes [${ngpu} / ${num_nodes}]
+  --train_hosts "H1,H2"        train on these hosts through ssh (ESPnet's launch --host): one process
+                               per host with --ngpu 0 (gloo), one per GPU otherwise [none]
   --gpu_inference BOOL         decode on GPU [${gpu_inference}]
   --dumpdir DIR / --expdir DIR formatted data / experiments [${dumpdir} / ${expdir}]
   --python CMD                 python command [${python}]
@@ -238,6 +241,9 @@ check_options() {
     for name in nj inference_nj batch_size nbpe; do check_positive "${name}" "${!name}"; done
     for name in ngpu num_nodes asr_speech_fold_length asr_text_fold_length; do check_int "${name}" "${!name}"; done
     check_positive num_nodes "${num_nodes}"
+    [[ ${train_hosts} =~ ^([A-Za-z0-9._-]+(:[0-9]+)*(,[A-Za-z0-9._-]+(:[0-9]+)*)*)?$ ]] ||
+        usage_error "--train_hosts must be comma-separated host names (host[:gpu...]), got '${train_hosts}'"
+    [ -z "${train_hosts}" ] || [ "${num_nodes}" -eq 1 ] || usage_error "give --train_hosts or --num_nodes, not both"
     check_bool gpu_inference "${gpu_inference}"
     check_bool use_lm "${use_lm}"
     [ "${use_lm}" = false ] || usage_error "--use_lm true: language models are not supported (decoding is greedy CTC)"
@@ -585,7 +591,7 @@ append_token_count() {
 }
 
 stage_11() {
-    local train_dir=${data_feats}/${train_set} valid_dir=${data_feats}/${valid_set} text_opts norm_opts=()
+    local train_dir=${data_feats}/${train_set} valid_dir=${data_feats}/${valid_set} text_opts norm_opts=() placement
     local marker=${asr_exp}/.train.done
     if is_done "${marker}"; then report_skip "${marker}" "training"; return; fi
     require_inputs "run stage 10 first" "${asr_stats_dir}/.done"
@@ -595,11 +601,17 @@ stage_11() {
     else
         norm_opts=(--normalize "${feats_normalize}")
     fi
+    if [ -n "${train_hosts}" ]; then
+        placement=(--host "${train_hosts}")
+    else
+        placement=(--num_nodes "${num_nodes}")
+    fi
     write_resume_script "${asr_exp}" 11
     log "Stage 11: training ${asr_exp} on ${train_dir} (log: ${asr_exp}/train.log)"
+    start_progress "${asr_exp}/train.log"
     # shellcheck disable=SC2086
     ${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name $(basename "${asr_exp}")" \
-        --log "${asr_exp}/train.log" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+        --log "${asr_exp}/train.log" --ngpu "${ngpu}" "${placement[@]}" \
         --init_file_prefix "${asr_exp}/.dist_init_" --multiprocessing_distributed true -- \
         ${python} -m "${asr_train_module}" "${text_opts[@]}" \
         --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound" \
@@ -612,9 +624,26 @@ stage_11() {
         --valid_shape_file "${asr_stats_dir}/valid/text_shape.${token_type}" \
         --resume true --fold_length "$((asr_speech_fold_length * 100))" --fold_length "${asr_text_fold_length}" \
         --frontend_conf fs="${fs}" "${norm_opts[@]}" --output_dir "${asr_exp}" "${config_opts[@]}" ${asr_args} ||
-        fail "Stage 11: training failed; see ${asr_exp}/train.log"
+        { stop_progress; fail "Stage 11: training failed; see ${asr_exp}/train.log"; }
+    stop_progress
     compgen -G "${asr_exp}/*.pth" >/dev/null || fail "Stage 11: training wrote no checkpoint into ${asr_exp}"
     mark_done "${marker}"
+}
+
+# Training progress on the console (epochs, scores, estimate of the rest) while the
+# launcher writes everything into the log; stop_progress prints what is left and ends it.
+start_progress() {
+    # a simple command, so that $! is the helper itself and TERM reaches it
+    # shellcheck disable=SC2086
+    ${python} -m espnet_dynenc.bin.training_progress --log "$1" --watch_pid $$ --prefix "Stage 11: " &
+    progress_pid=$!
+}
+
+stop_progress() {
+    [ -n "${progress_pid:-}" ] || return 0
+    kill -TERM "${progress_pid}" 2>/dev/null || true
+    wait "${progress_pid}" 2>/dev/null || true
+    progress_pid=
 }
 
 # The checkpoint to decode: --inference_asr_model if it exists; when it was left at its
