@@ -56,12 +56,63 @@ def test_zero_out_gates_at_each_iteration_boundary():
     sel.after_update(3)  # iteration 0 ends: its 2 smallest gates go to -5
     assert sel.gates.tolist() == [10.0, 9.0, 8.0, 7.0, -5.0, -5.0]
     sel.after_update(4)
-    sel.after_update(5)  # iteration 1 ends: 4 smallest
-    assert sel.gates.tolist() == [10.0, 9.0, -5.0, -5.0, -5.0, -5.0]
+    sel.after_update(5)  # the last iteration ends Step 1 without a zero-out (it would tie its gates)
+    assert sel.gates.tolist() == [10.0, 9.0, 8.0, 7.0, -5.0, -5.0]
     assert sel.gates.requires_grad  # zeroed gates stay trainable
-    loss = sel.extra_loss(0)
-    expected = 5.0 * abs((6 - float(torch.sigmoid(sel.gates).sum())) / 6 - 2 / 6)
+    loss = sel.extra_loss(0, frames_per_utterance=50.0)
+    expected = 5.0 * 50.0 * abs((6 - float(torch.sigmoid(sel.gates).sum())) / 6 - 2 / 6)
     assert float(loss) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4, 5, 6, 7], [7, 6, 5, 4, 3, 2, 1, 0], [3, 6, 0, 5, 1, 7, 2, 4]])
+def test_zero_out_middle_masks_follow_the_gates_whatever_the_unit_order(order):
+    """Sizes {2, 5, 8}: the middle mask is the 5 best gates, not the 2 kept units plus 3 by index."""
+    model = _model(subnet_sizes=[2, 5, 8], selector="iterative_zero_out",
+                   selector_conf={"steps_per_iter": [1, 1], "zero_out_counts": [3, 6]})
+    sel = model.selector
+    preference = torch.empty(8)
+    preference[torch.tensor(order)] = torch.arange(8.0, 0.0, -1.0)  # unit order[0] is the best
+    for update in (1, 2):  # the gates after each iteration's training: ranked as ``order``
+        with torch.no_grad():
+            sel.gates.copy_(torch.where(sel.gates <= -5.0, sel.gates + preference / 100, preference))
+        model.on_optimizer_step()
+    assert not model.in_step1
+    assert [sorted(torch.nonzero(m).flatten().tolist()) for m in model.subnet_masks] == [
+        sorted(order[:2]), sorted(order[:5]), list(range(8))]
+
+
+def test_zero_out_sparsity_weight_means_the_papers_weight_against_espnet_ctc():
+    """The authors' CTC is per frame, ESPnet's per utterance: the weight scales with the
+    batch's encoder frames per utterance, so loss_selector / loss_ctc keeps the paper's ratio."""
+    model = _model(subnet_sizes=[4, 8], selector="iterative_zero_out",
+                   selector_conf={"steps_per_iter": [2, 2], "zero_out_counts": [2, 4]}).train()
+    with torch.no_grad():
+        model.selector.gates.copy_(torch.linspace(-2.0, 3.0, 8))
+    speech, lengths, text, text_lengths = _batch()
+    frames = float(model.embed(speech, lengths).masks.sum()) / 2
+    assert frames == (9 + 7) / 2  # 40 and 33 feature frames after 4x subsampling
+    gap = abs((8 - float(torch.sigmoid(model.selector.gates).sum())) / 8 - 2 / 8)
+    _, stats, _ = model(speech, lengths, text, text_lengths)
+    assert float(stats["loss_selector"]) == pytest.approx(5.0 * frames * gap, rel=1e-5)
+    # the ratio to the CTC loss: per-utterance CTC = frames x per-frame CTC
+    per_frame_ctc = float(stats["loss_ctc"]) / frames
+    assert float(stats["loss_selector"]) / float(stats["loss_ctc"]) == pytest.approx(5.0 * gap / per_frame_ctc, rel=1e-5)
+    plain = _model(subnet_sizes=[4, 8], selector="iterative_zero_out",
+                   selector_conf={"steps_per_iter": [2, 2], "zero_out_counts": [2, 4],
+                                  "sparsity_weight_relative_to": "utterance_ctc"}).train()
+    with torch.no_grad():
+        plain.selector.gates.copy_(torch.linspace(-2.0, 3.0, 8))
+    assert float(plain(*_batch())[1]["loss_selector"]) == pytest.approx(5.0 * gap, rel=1e-5)
+
+
+def test_relaxation_floor_is_the_dtype_tiny():
+    """A score gap of 30: 1 - p rounds to 0 and the floor decides; with float32 tiny the
+    first unit is taken once and the rest is shared, as the relaxation intends."""
+    scores = torch.tensor([30.0, 0.0, 0.0])
+    assert relaxed_khot(scores, 2).tolist() == pytest.approx([1.0, 0.5, 0.5], abs=1e-6)
+    assert relaxed_khot(scores, 2, eps=1e-10)[0] > 1.9  # the former floor: the first unit counted twice
+    normal = torch.tensor([0.3, 2.0, -1.0, 0.9])
+    torch.testing.assert_close(relaxed_khot(normal, 2), relaxed_khot(normal, 2, eps=1e-10))
 
 
 def test_sandwich_rule_sizes():
@@ -152,6 +203,9 @@ def test_zero_out_adds_its_sparsity_loss_in_step1():
     ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1, 1], "zero_out_counts": [3, 2]}},
      "strictly increasing"),
     ({"selector": "simple_topk", "subnet_masks": ["1111 0000", "1111 1111"]}, "not both"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "sparsity_weight_relative_to": "batch"}},
+     "sparsity_weight_relative_to 'batch' is unknown"),
     ({"sandwich_stochastic_depth": 1.0}, "sandwich_stochastic_depth must be in"),
 ])
 def test_bad_selector_configuration(conf, message):

@@ -164,6 +164,10 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             raise ValueError("model_conf.dmao: reallocation changes module widths under the subnets' masks; "
                              "use it on a single-size model (no subnet_sizes / selector)")
         self.dmao = DMAOState(encoder, dmao) if dmao is not None else None
+        if self.dmao is not None:
+            # first in the state dict: averaging checkpoints meets the DMAO architecture
+            # (and refuses a mix of events) before any tensor (see CheckpointState)
+            self._modules = {"dmao": self._modules.pop("dmao"), **self._modules}
 
     # ------------------------------------------------------------------ subnets
     @property
@@ -297,7 +301,7 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
                 stats["loss_ctc"] = loss_ctc.detach()
                 stats["cer_ctc"] = cer_ctc
             loss = loss + subnet.loss_weight * loss_ctc
-        loss = loss + self.extra_loss(stats)
+        loss = loss + self.extra_loss(stats, embedded)
         if self.training:
             loss = loss + self._zero_gradient_path([p.size for p in passes])
         stats["loss"] = loss.detach()
@@ -308,11 +312,14 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         return [SubnetPass(size, self.mask_for(size), 1.0 if size == self.supernet_size else self.subnet_loss_weight)
                 for size in self.subnet_sizes]
 
-    def extra_loss(self, stats: Dict[str, Optional[torch.Tensor]]) -> Union[float, torch.Tensor]:
-        """The selector's own loss in Step 1 (Iterative-Zero-Out's sparsity term)."""
+    def extra_loss(self, stats: Dict[str, Optional[torch.Tensor]], embedded: EmbeddedInput) -> Union[float, torch.Tensor]:
+        """The selector's own loss in Step 1 (Iterative-Zero-Out's sparsity term), told the
+        batch's encoder frames per utterance (what separates ESPnet's CTC normalisation
+        from a per-frame one)."""
         if not (self.training and self.in_step1):
             return 0.0
-        loss = self.selector.extra_loss(int(self.num_updates))
+        frames = float(embedded.masks.sum()) / embedded.masks.shape[0]
+        loss = self.selector.extra_loss(int(self.num_updates), frames)
         if isinstance(loss, torch.Tensor):
             stats["loss_selector"] = loss.detach()
         return loss

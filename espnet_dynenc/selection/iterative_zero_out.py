@@ -5,9 +5,25 @@ Every unit has a gate ``sigmoid(g_u)`` (g starts at 10, gate ~ 1). The smallest 
 runs every unit scaled by its gate, and a sparsity loss pulls the number of open gates
 towards ``L - n_i`` during iteration i. At the last update of iteration i, the ``n_i``
 smallest raw gates are set to a low value in place (they stay trainable).
+
+The last iteration ends Step 1 without its zero-out. Zeroing would tie its ``n`` lowest
+gates at the zero-out value with no update left to separate them, and every size between
+the smallest and the whole model would then be filled by unit index instead of by learned
+gate. The masks are the top-k of the gates as the last update leaves them: the smallest
+mask is what the last zero-out would have kept, and a middle size takes the next-best
+gates. (The authors' LibriSpeech code takes the middle masks before the last zero-out;
+their refactored TED-LIUM code skips it; both give these masks.)
+
+Sparsity weight. The authors' CTC loss is summed over the batch and divided by its number
+of encoder frames; ESPnet's CTC loss is summed per utterance and averaged over the batch,
+so it is larger by the mean number of encoder frames per utterance (50-300 for 2-12 s of
+speech at 40 ms frames). With ``sparsity_weight_relative_to: frame_ctc`` (the default)
+the weight is multiplied by that number in every update, so ``sparsity_weight: 5`` pulls
+the gates as hard against ESPnet's CTC as the paper's 5 against its CTC;
+``utterance_ctc`` applies the weight as given.
 """
 import itertools
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 
@@ -23,9 +39,14 @@ class IterativeZeroOut(torch.nn.Module):
         zero_out_counts: n_i, cumulative number of units zeroed out after iteration i
             (strictly increasing, below L).
         sparsity_weight: weight of the sparsity loss (5 in the paper).
+        sparsity_weight_relative_to: ``frame_ctc`` (default: the weight means what the
+            paper's means, relative to a CTC loss normalised per frame) or
+            ``utterance_ctc`` (relative to ESPnet's per-utterance CTC loss, as given).
         init_gate: initial raw gate value.
         zero_out_value: raw value given to zeroed-out gates.
     """
+
+    RELATIVE_TO = ("frame_ctc", "utterance_ctc")
 
     def __init__(
         self,
@@ -33,6 +54,7 @@ class IterativeZeroOut(torch.nn.Module):
         steps_per_iter: Sequence[int],
         zero_out_counts: Sequence[int],
         sparsity_weight: float = 5.0,
+        sparsity_weight_relative_to: str = "frame_ctc",
         init_gate: float = 10.0,
         zero_out_value: float = -5.0,
     ):
@@ -50,8 +72,12 @@ class IterativeZeroOut(torch.nn.Module):
             raise ValueError(
                 f"iterative_zero_out: zero_out_counts {counts} must be strictly increasing in 1..{num_units - 1}"
             )
+        if sparsity_weight_relative_to not in self.RELATIVE_TO:
+            raise ValueError(f"iterative_zero_out: sparsity_weight_relative_to '{sparsity_weight_relative_to}' "
+                             f"is unknown (choose from {', '.join(self.RELATIVE_TO)})")
         self.num_units = num_units
         self.zero_out_counts = counts
+        self.sparsity_weight_relative_to = sparsity_weight_relative_to
         self.boundaries: List[int] = list(itertools.accumulate(steps))
         self.sparsity_weight = sparsity_weight
         self.zero_out_value = zero_out_value
@@ -75,16 +101,26 @@ class IterativeZeroOut(torch.nn.Module):
     def small_subnet_gates(self, update: int) -> torch.Tensor:
         return torch.sigmoid(self.gates)
 
-    def extra_loss(self, update: int) -> Union[float, torch.Tensor]:
-        """w * |(L - sum_u sigmoid(g_u)) / L - n_i / L|."""
+    def effective_weight(self, frames_per_utterance: Optional[float]) -> float:
+        """The sparsity weight against ESPnet's per-utterance CTC loss (see the module doc)."""
+        if self.sparsity_weight_relative_to == "utterance_ctc":
+            return self.sparsity_weight
+        if frames_per_utterance is None:
+            raise ValueError("iterative_zero_out: sparsity_weight_relative_to frame_ctc needs the batch's "
+                             "encoder frames per utterance")
+        return self.sparsity_weight * frames_per_utterance
+
+    def extra_loss(self, update: int, frames_per_utterance: Optional[float] = None) -> Union[float, torch.Tensor]:
+        """w' * |(L - sum_u sigmoid(g_u)) / L - n_i / L|, w' from :meth:`effective_weight`."""
         closed = (self.num_units - torch.sigmoid(self.gates).sum()) / self.num_units
         target = self.zero_out_counts[self.iteration(update)] / self.num_units
-        return self.sparsity_weight * torch.abs(closed - target)
+        return self.effective_weight(frames_per_utterance) * torch.abs(closed - target)
 
     @torch.no_grad()
     def after_update(self, update: int) -> None:
-        """``update`` updates are done; at an iteration's end zero out its n_i smallest gates."""
-        if update in self.boundaries:
+        """``update`` updates are done; at an iteration's end (but the last) zero out its n_i
+        smallest gates."""
+        if update in self.boundaries[:-1]:
             n = self.zero_out_counts[self.boundaries.index(update)]
             lowest = top_k_units(-self.gates.detach(), n)
             self.gates[lowest] = self.zero_out_value

@@ -5,16 +5,27 @@ k rounds of softmax, each after lowering the logits of what earlier rounds alrea
 the rounds' probabilities add up to a relaxed k-hot vector that sums to k. The
 straight-through version is exactly 0/1 in the forward pass and passes the relaxed
 vector's gradient backwards.
+
+The floor under ``1 - p`` before its logarithm is the smallest normal number of the
+scores' dtype (``torch.finfo(dtype).tiny``, as the authors' code), not a fixed 1e-10: once
+a unit's probability rounds to 1 (a score gap of ~17 in float32), 1e-10 would leave that
+unit a log-weight of only -23 and let later rounds pick it again (entries above 1), while
+``tiny`` (-87) effectively removes it, as the relaxation intends.
 """
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
 
-def relaxed_khot(scores: torch.Tensor, k: int, eps: float = 1e-10) -> torch.Tensor:
-    """Relaxed k-hot of a 1-D score vector; entries in [0, 1], sum k."""
+def relaxed_khot(scores: torch.Tensor, k: int, eps: Optional[float] = None) -> torch.Tensor:
+    """Relaxed k-hot of a 1-D score vector; entries in [0, 1], sum k.
+
+    ``eps``: floor of ``1 - p`` before the log; None = ``torch.finfo(scores.dtype).tiny``.
+    """
     if not 0 < k <= scores.numel():
         raise ValueError(f"k must be in 1..{scores.numel()}, got {k}")
+    if eps is None:
+        eps = torch.finfo(scores.dtype).tiny
     logits = scores
     probs = torch.zeros_like(scores)
     khot = torch.zeros_like(scores)
@@ -25,7 +36,7 @@ def relaxed_khot(scores: torch.Tensor, k: int, eps: float = 1e-10) -> torch.Tens
     return khot
 
 
-def straight_through_khot(scores: torch.Tensor, k: int, eps: float = 1e-10) -> torch.Tensor:
+def straight_through_khot(scores: torch.Tensor, k: int, eps: Optional[float] = None) -> torch.Tensor:
     """0/1 top-k of the relaxed k-hot forwards, its gradient backwards."""
     soft = relaxed_khot(scores, k, eps)
     hard = torch.zeros_like(soft)

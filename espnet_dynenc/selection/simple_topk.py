@@ -6,7 +6,7 @@ gate of learned scores; k anneals from L - r down to k_min by r every N updates,
 Step 1 lasts N * (L - k_min) / r updates.
 """
 import math
-from typing import Union
+from typing import Optional, Union
 
 import torch
 
@@ -26,6 +26,8 @@ class SimpleTopK(torch.nn.Module):
         init_score: initial score of every unit.
         tie_break: scores start at ``init_score - tie_break * u / L``: equal up to a tiny,
             deterministic preference for earlier units, so ties never depend on chance.
+        eps: floor of ``1 - p`` in the relaxation; None (default) = the dtype's smallest
+            normal number, as the authors' code (see ``relaxed_topk``).
     """
 
     def __init__(
@@ -37,7 +39,7 @@ class SimpleTopK(torch.nn.Module):
         straight_through: bool = True,
         init_score: float = 0.5,
         tie_break: float = 1e-3,
-        eps: float = 1e-10,
+        eps: Optional[float] = None,
     ):
         super().__init__()
         if not 0 < k_min < num_units:
@@ -71,7 +73,7 @@ class SimpleTopK(torch.nn.Module):
             return straight_through_khot(self.scores, k, self.eps)
         return relaxed_khot(self.scores, k, self.eps)
 
-    def extra_loss(self, update: int) -> Union[float, torch.Tensor]:
+    def extra_loss(self, update: int, frames_per_utterance: Optional[float] = None) -> Union[float, torch.Tensor]:
         return 0.0
 
     def after_update(self, update: int) -> None:
