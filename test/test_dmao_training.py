@@ -8,6 +8,7 @@ import yaml
 from espnet2.asr.ctc import CTC
 
 from espnet_dynenc.encoder import DynamicConformerEncoder
+from espnet_dynenc.model.dmao_state import STATE_KEY
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
 from tiny_asr import run_module, tiny_corpus, train_tiny_model, train_two_processes, write_config
 
@@ -210,12 +211,47 @@ def test_espnet_training_with_an_event_resume_and_decoding(corpus):
     assert len((out / "8" / "text").read_text().splitlines()) == 4
 
 
+def test_checkpoint_states_average_after_the_event_and_refuse_a_mix():
+    """ESPnet's average_nbest_models adds state-dict entries and divides: the DMAO entry comes
+    first and refuses checkpoints from both sides of an event, naming them."""
+    before, after = build(), build()
+    optimizer = torch.optim.Adam(after.parameters(), lr=1e-3)
+    train_steps(after, optimizer, 2)  # the event at update 2
+    keys = list(after.state_dict())
+    assert keys.index(STATE_KEY) < keys.index("encoder.embed.conv.0.weight")
+    a, b = before.state_dict()[STATE_KEY], after.state_dict()[STATE_KEY]
+    with pytest.raises(ValueError, match=r"both sides of a reallocation event \(events done at updates \[\] in one, "
+                                         r"\[2\] in the other"):
+        a + b
+    train_steps(after, optimizer, 1, first_seed=5)
+    later = after.state_dict()[STATE_KEY]
+    assert (b + later) / 2 is b  # same architecture and events: averages to the first (best) epoch's state
+
+
 @pytest.mark.slow
-def test_averaging_across_events_is_refused_before_training(corpus):
+def test_averaging_more_epochs_than_follow_the_event_is_refused_before_training(corpus):
     root, train, valid, tokens = corpus
-    config = write_config(root, model_conf=DMAO, encoder_conf=DMAO_ENCODER, extra={**TRAIN, "keep_nbest_models": 2}, name="dmao_avg.yaml")
-    with pytest.raises(AssertionError, match="keep_nbest_models 2 would average checkpoints"):
+    dmao = {**DMAO["dmao"], "event_updates": [8]}  # 6 updates per epoch: epochs 2 and 3 end after it
+    config = write_config(root, model_conf={**DMAO, "dmao": dmao}, encoder_conf=DMAO_ENCODER,
+                          extra={**TRAIN, "keep_nbest_models": 3, "num_iters_per_epoch": 6}, name="dmao_avg.yaml")
+    with pytest.raises(AssertionError, match="only 2 of the 3 epochs end after the last event .* at most 2"):
         train_tiny_model(root, config, train, valid, tokens, exp_name="exp_dmao_avg")
+
+
+@pytest.mark.slow
+def test_checkpoints_after_the_event_are_averaged_and_decoded(corpus):
+    root, train, valid, tokens = corpus
+    config = write_config(root, model_conf=DMAO, encoder_conf=DMAO_ENCODER,
+                          extra={**TRAIN, "keep_nbest_models": 2, "num_iters_per_epoch": 6}, name="dmao_avg2.yaml")
+    exp = train_tiny_model(root, config, train, valid, tokens, exp_name="exp_dmao_avg2")
+    averaged = torch.load(exp / "valid.cer_ctc.ave_2best.pth", map_location="cpu", weights_only=False)
+    assert [e["update"] for e in averaged[STATE_KEY]["events"]] == [4]
+    out = root / "decode_dmao_avg2"
+    run_module("espnet_dynenc.bin.ctc_greedy_inference", [
+        "--asr_train_config", f"{exp}/config.yaml", "--asr_model_file", f"{exp}/valid.cer_ctc.ave_2best.pth",
+        "--data_path_and_name_and_type", f"{valid}/wav.scp,speech,sound", "--output_dir", str(out),
+        "--flops_reference_seconds", "1"], cwd=root)
+    assert len((out / "8" / "text").read_text().splitlines()) == 4
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from espnet_dynenc.encoder import DynamicConformerEncoder
 from espnet_dynenc.reallocation import (
     ImportanceTracker,
     apply_architecture,
+    DropoutReference,
     dropout_reference_from,
     gather_state,
     group_index_slices,
@@ -439,18 +440,45 @@ def test_dropout_rescaling():
             rescale_dropout(*args)
     enc = _encoder(dropout_rate=0.2, attention_dropout_rate=0.1)
     reference = dropout_reference_from(enc)
-    assert reference == {"ffn": (0.2, 4), "mhsa": (0.1, 4)}
+    # as the authors' code: FFN hidden + output, attention weights + output, conv output
+    assert reference == {"ffn": DropoutReference(0.2, 0.2, 4), "mhsa": DropoutReference(0.1, 0.2, 4),
+                         "conv": DropoutReference(None, 0.2, 4)}
     scores = _scores(enc)
     scores[(0, "self_attn")] = torch.tensor([9.0, 1.0, 1.0, 1.0])
     scores[(1, "feed_forward")] = torch.tensor([0.0, 0.0, 1.0, 1.0])
-    reallocate(enc, scores, 0.08, dropout_reference=reference)
+    scores[(0, "conv_module")] = torch.tensor([8.0, 1.0, 1.0, 1.0])
+    _, summary, changes = reallocate(enc, scores, 0.08, dropout_reference=reference)
+    resized = {(c.block, c.module_name) for c in changes if c.new_module is not None}
+    assert (0, "conv_module") in resized and (0, "self_attn") in resized
     for b, block in enumerate(enc.encoders):
-        for name, kind in (("feed_forward", "ffn"), ("feed_forward_macaron", "ffn"), ("self_attn", "mhsa")):
-            module = getattr(block, name)
-            if module is not None:
-                p, default = reference[kind]
-                assert module.dropout.p == pytest.approx(p * num_groups(module) / default)
+        for spec in block.units:
+            module = getattr(block, spec.module_name)
+            if module is None:
+                continue
+            ref = reference[spec.kind]
+            share = num_groups(module) / ref.groups
+            if ref.internal is not None:
+                assert module.dropout.p == pytest.approx(ref.internal * share)
+            output = block.unit_dropout.get(spec.module_name, block.dropout.p)
+            assert output == pytest.approx(ref.output * share), (b, spec.module_name)
     assert enc.encoders[1].feed_forward.dropout.p == pytest.approx(0.1)  # 2 of 4 groups left
+    assert enc.encoders[1].unit_dropout["feed_forward"] == pytest.approx(0.1)
+    # a reference stored by an earlier version ([internal, groups]) still loads, without output rescaling
+    assert DropoutReference.from_state([0.2, 4]) == DropoutReference(0.2, None, 4)
+    assert DropoutReference.from_state(reference["conv"].as_dict()) == reference["conv"]
+
+
+def test_output_dropout_override_is_applied_in_training_only():
+    enc = _encoder(dropout_rate=0.0)
+    x, lengths = _inputs()
+    enc.eval()
+    with torch.no_grad():
+        before = enc(x, lengths)[0]
+        enc.encoders[0].unit_dropout["conv_module"] = 0.9
+        torch.testing.assert_close(enc(x, lengths)[0], before)  # eval: no dropout
+        enc.train()
+        torch.manual_seed(0)
+        assert not torch.allclose(enc(x, lengths)[0], before)
 
 
 @pytest.mark.parametrize("position", [dict(rel_pos_type="legacy"),

@@ -33,7 +33,8 @@ class DynamicConformerBlock(torch.nn.Module):
         units: the block's units in order.
         widths: module name -> width (0 = no module).
         make_module: builds a module for (unit, width).
-        dropout_rate: dropout on every unit's output.
+        dropout_rate: dropout on every unit's output (``unit_dropout`` overrides it per
+            module: DMAO rescales a resized module's output dropout with its width).
         normalize_before: pre-norm (True, ESPnet default) or post-norm.
         final_norm: whether the block ends with ``norm_final``.
     """
@@ -56,6 +57,7 @@ class DynamicConformerBlock(torch.nn.Module):
             setattr(self, spec.module_name, make_module(spec, width) if width > 0 else None)
             setattr(self, spec.norm_name, LayerNorm(d_model) if width > 0 else None)
         self.dropout = torch.nn.Dropout(dropout_rate)
+        self.unit_dropout: Dict[str, float] = {}  # module name -> output dropout instead of ``dropout``
         self.norm_final = LayerNorm(d_model) if final_norm else None
 
     def unit_modules(self, position: int) -> List[torch.nn.Module]:
@@ -70,7 +72,9 @@ class DynamicConformerBlock(torch.nn.Module):
                 continue
             norm = getattr(self, spec.norm_name)
             h = norm(x) if self.normalize_before else x
-            h = self.dropout(_run_unit(spec.kind, module, h, inputs))
+            h = _run_unit(spec.kind, module, h, inputs)
+            rate = self.unit_dropout.get(spec.module_name)
+            h = self.dropout(h) if rate is None else torch.nn.functional.dropout(h, rate, self.training)
             if not (isinstance(multiplier, float) and multiplier == 1.0):
                 h = multiplier * h
             x = x + h

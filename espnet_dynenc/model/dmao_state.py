@@ -17,7 +17,7 @@ gradients, scores the same groups and makes the same events.
 import logging
 import weakref
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -28,6 +28,37 @@ from espnet_dynenc.reallocation.optimizer_state import missing_parameters
 from espnet_dynenc.reallocation.report import plot_event, update_config_widths, write_architecture_yaml
 
 STATE_KEY = "dmao._extra_state"
+
+
+class CheckpointState(dict):
+    """``dmao._extra_state`` in a checkpoint: the controller's state, in a form that
+    ESPnet's ``average_nbest_models`` can average.
+
+    That function adds the state-dict entries of the chosen epochs one by one and divides
+    the sum by their number, as for tensors. This entry adds to another with the same
+    architecture and events (keeping its own scores: those of the best epoch) and refuses,
+    naming both, when they differ: checkpoints from both sides of an event have tensors
+    of other shapes and cannot be averaged. The model puts this entry first in its state
+    dict, so that the refusal comes before any tensor shape mismatch.
+    """
+
+    dtype = "dmao-state"  # read by average_nbest_models; not an integer type: it divides
+
+    def _key(self) -> Tuple[str, str]:
+        return repr(self.get("block_widths")), repr([event.get("update") for event in self.get("events", [])])
+
+    def __add__(self, other: "CheckpointState") -> "CheckpointState":
+        if self._key() != getattr(other, "_key", lambda: None)():
+            mine = [event.get("update") for event in self.get("events", [])]
+            theirs = [event.get("update") for event in (other or {}).get("events", [])]
+            raise ValueError(
+                "DMAO: cannot average checkpoints from both sides of a reallocation event (events done at updates "
+                f"{mine} in one, {theirs} in the other: their tensors have different shapes); average only epochs "
+                "after the last event (fewer keep_nbest_models) or decode one epoch (valid.*.best.pth)")
+        return self
+
+    def __truediv__(self, count) -> "CheckpointState":
+        return self
 
 
 class DMAOState(torch.nn.Module):
@@ -64,8 +95,8 @@ class DMAOState(torch.nn.Module):
         self._checked = True
 
     # ------------------------------------------------------------------ checkpoints
-    def get_extra_state(self) -> Dict:
-        return self.controller.state_dict()
+    def get_extra_state(self) -> CheckpointState:
+        return CheckpointState(self.controller.state_dict())
 
     def set_extra_state(self, state) -> None:
         """Applied by :meth:`restore` before the weights are loaded; nothing left to do."""

@@ -18,6 +18,7 @@ from espnet_dynenc.reallocation.groups import (  # noqa: F401
 )
 from espnet_dynenc.reallocation.importance import METHODS, ImportanceTracker, group_scores  # noqa: F401
 from espnet_dynenc.reallocation.reallocate import (  # noqa: F401
+    DropoutReference,
     ReallocationSummary,
     dropout_reference_from,
     plan_reallocation,

@@ -22,7 +22,13 @@ import torch
 from espnet_dynenc.reallocation.groups import apply_architecture, group_sizes_for, num_groups, resolve_group_size
 from espnet_dynenc.reallocation.importance import METHODS, ImportanceTracker
 from espnet_dynenc.reallocation.optimizer_state import replace_parameters
-from espnet_dynenc.reallocation.reallocate import dropout_reference_from, reallocate, rescale_dropout
+from espnet_dynenc.reallocation.reallocate import (
+    DropoutReference,
+    dropout_reference_from,
+    reallocate,
+    rescaled_dropouts,
+    set_output_dropouts,
+)
 
 OPTIMIZER_STATE = ("gather", "reset")
 
@@ -40,7 +46,8 @@ class DMAOConfig:
         smoothing: weight of the old score in the EMA (DMAO: 0.1).
         optimizer_state: ``gather`` (copies inherit their source's Adam moments) or ``reset``.
         noise_std: Gaussian noise on the copies of a group.
-        rescale_dropout: a resized module's dropout follows its width (p * groups / default).
+        rescale_dropout: a resized module's dropouts follow its width (p * groups / default):
+            FFN hidden and output, attention weights and output, convolution output.
         group_sizes: ``{ffn|mhsa|conv: size}`` overrides of DMAO's group sizes.
         seed: seed of the copy noise.
         log_parameter_checksums: every process appends ``<update> <parameters> <sum>`` after
@@ -168,7 +175,7 @@ class DMAOController:
             "block_widths": [dict(widths) for widths in self.encoder.block_widths],
             "events": self.events,
             "tracker": self.tracker.state_dict(),
-            "dropout_reference": {k: list(v) for k, v in (self.dropout_reference or {}).items()},
+            "dropout_reference": {k: v.as_dict() for k, v in (self.dropout_reference or {}).items()},
             "scoring_seconds": self.scoring_seconds,
             "event_seconds": self.event_seconds,
         }
@@ -176,7 +183,8 @@ class DMAOController:
     def load_state_dict(self, state: Mapping, optimizers: Sequence[torch.optim.Optimizer], live_parameters) -> bool:
         """Restore; rebuilds the encoder first when the checkpoint's architecture differs.
         Returns whether the architecture changed."""
-        self.dropout_reference = {k: (float(v[0]), int(v[1])) for k, v in state["dropout_reference"].items()} or None
+        self.dropout_reference = {k: DropoutReference.from_state(v)
+                                  for k, v in state["dropout_reference"].items()} or None
         changed = self.rebuild(state["block_widths"], optimizers, live_parameters)
         self.events = [dict(event) for event in state["events"]]
         self.tracker.load_state_dict(state["tracker"])
@@ -189,7 +197,7 @@ class DMAOController:
         """Give the encoder ``block_widths`` (weights to be loaded afterwards)."""
         if len(block_widths) != self.encoder.num_blocks:
             raise ValueError(f"DMAO checkpoint: {len(block_widths)} blocks, the encoder has {self.encoder.num_blocks}")
-        index_lists, rates = [], {}
+        index_lists, groups = [], {}
         for b, (block, target) in enumerate(zip(self.encoder.encoders, block_widths)):
             lists = {}
             for spec in block.units:
@@ -203,13 +211,13 @@ class DMAOController:
                 size = resolve_group_size(module, group_sizes_for(self.config.group_sizes, spec.kind))
                 have = num_groups(module, size)
                 lists[spec.module_name] = [g % have for g in range(want // size)]
-                if self.dropout_reference and spec.kind in self.dropout_reference and want:
-                    p, default_groups = self.dropout_reference[spec.kind]
-                    rates[(b, spec.module_name)] = rescale_dropout(p, want // size, default_groups)
+                groups[(b, spec.module_name)] = want // size
             index_lists.append(lists)
         if not any(index_lists):
             return False
-        changes = apply_architecture(self.encoder, index_lists, self.config.group_sizes, dropout_rates=rates)
+        internal, output = rescaled_dropouts(self.encoder, groups, self.dropout_reference)
+        changes = apply_architecture(self.encoder, index_lists, self.config.group_sizes, dropout_rates=internal)
+        set_output_dropouts(self.encoder, output)
         live = list(live_parameters())
         for optimizer in optimizers:
             replace_parameters(optimizer, changes, live, carry_state=False)

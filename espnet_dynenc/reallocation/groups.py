@@ -8,8 +8,11 @@ moves parameters between modules group by group:
   ``d_ff = 4 d``): rows of ``w_1`` and its bias, the matching columns of ``w_2``;
 * convolution: ``group_size`` channels (default ``d_model // 4``): the value rows *and*
   the gate rows of those channels in ``pointwise_conv1`` (and its bias), the depthwise
-  kernels and biases, the batch-norm weight, bias and running statistics, and the
-  matching input columns of ``pointwise_conv2``;
+  kernels and biases, the norm's weight and bias (and a batch norm's running
+  statistics), and the matching input columns of ``pointwise_conv2``. A batch norm
+  treats each channel alone, so regrouping keeps what every kept channel computes; a
+  layer norm (``conv_norm: layer_norm``) normalises over all channels of a frame, so
+  there a regrouped module is only exact for an identity regroup;
 * self-attention: ``group_size`` heads (default 1): the head's rows of
   ``linear_q/k/v`` (and biases) and ``linear_pos``, its rows of ``pos_bias_u/v`` and
   the matching input columns of ``linear_out``.
@@ -313,10 +316,12 @@ def _empty_module(module: torch.nn.Module, width: int, dropout_rate: Optional[fl
             return MultiHeadSelfAttention(d_model, width, module.d_k, p, module.position_scheme, module.zero_triu)
         new = ConvolutionModule(
             d_model, width, module.depthwise_conv.kernel_size[0], copy.deepcopy(module.activation),
-            bias=module.pointwise_conv1.bias is not None,
+            bias=module.pointwise_conv1.bias is not None, norm=module.norm_kind,
         )
     # Norm hyper-parameters are not constructor arguments; carry them over.
-    new.norm.eps, new.norm.momentum = module.norm.eps, module.norm.momentum
+    new.norm.eps = module.norm.eps
+    if module.norm_kind == "batch_norm":
+        new.norm.momentum = module.norm.momentum
     return new
 
 

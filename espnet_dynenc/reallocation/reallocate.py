@@ -195,27 +195,88 @@ def rescale_dropout(p: float, groups: int, default_groups: int) -> float:
     return rate
 
 
+@dataclass(frozen=True)
+class DropoutReference:
+    """The dropouts of one module kind in the uniform encoder, which DMAO rescales.
+
+    Attributes:
+        internal: the module's own dropout (FFN hidden units, attention weights); None
+            for the convolution module, which has none.
+        output: the dropout on the unit's output before the residual sum.
+        groups: the module's groups in the uniform encoder.
+    """
+
+    internal: Optional[float]
+    output: float
+    groups: int
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"internal": self.internal, "output": self.output, "groups": self.groups}
+
+    @classmethod
+    def from_state(cls, value) -> "DropoutReference":
+        """From :meth:`as_dict`, or the older ``[internal, groups]`` pair (no output rescaling)."""
+        if isinstance(value, Mapping):
+            internal = value["internal"]
+            return cls(None if internal is None else float(internal),
+                       None if value["output"] is None else float(value["output"]), int(value["groups"]))
+        return cls(float(value[0]), None, int(value[1]))
+
+
 def dropout_reference_from(
     encoder: torch.nn.Module, group_sizes: Optional[Mapping[str, int]] = None
-) -> Dict[str, Tuple[float, int]]:
-    """``{kind: (dropout, groups)}`` of the uniform encoder, taken before the first event.
+) -> Dict[str, DropoutReference]:
+    """``{kind: DropoutReference}`` of the uniform encoder, taken before the first event.
 
-    Only feed-forward (hidden dropout) and attention (attention dropout) modules have a
-    dropout of their own; the encoder must still be uniform per kind.
+    As the authors' DMAO code: a feed-forward module's hidden and output dropouts, an
+    attention module's weight and output dropouts and a convolution module's output
+    dropout follow the module's width. The encoder must still be uniform per kind.
     """
-    reference: Dict[str, Tuple[float, int]] = {}
+    reference: Dict[str, DropoutReference] = {}
     for b, block in enumerate(encoder.encoders):
         for spec in block.units:
             module = getattr(block, spec.module_name)
-            if module is None or spec.kind not in ("ffn", "mhsa"):
+            if module is None:
                 continue
-            entry = (float(module.dropout.p), num_groups(module, group_sizes_for(group_sizes, spec.kind)))
+            internal = float(module.dropout.p) if spec.kind in ("ffn", "mhsa") else None
+            output = float(block.unit_dropout.get(spec.module_name, block.dropout.p))
+            entry = DropoutReference(internal, output,
+                                     num_groups(module, group_sizes_for(group_sizes, spec.kind)))
             if reference.setdefault(spec.kind, entry) != entry:
                 raise ValueError(
-                    f"dropout_reference_from: block {b} '{spec.module_name}' has (dropout, groups) {entry}, other "
+                    f"dropout_reference_from: block {b} '{spec.module_name}' has dropouts and groups {entry}, other "
                     f"{spec.kind} modules {reference[spec.kind]}; take the reference before the first event"
                 )
     return reference
+
+
+def rescaled_dropouts(
+    encoder: torch.nn.Module,
+    groups: Mapping[Tuple[int, str], int],
+    reference: Optional[Mapping[str, DropoutReference]],
+) -> Tuple[Dict[Tuple[int, str], float], Dict[Tuple[int, str], float]]:
+    """The internal and output dropouts of modules resized to ``groups[(block, name)]``
+    groups (modules emptied to 0 groups are left out); empty without a reference."""
+    internal: Dict[Tuple[int, str], float] = {}
+    output: Dict[Tuple[int, str], float] = {}
+    if not reference:
+        return internal, output
+    for (b, name), count in groups.items():
+        kind = next(spec.kind for spec in encoder.encoders[b].units if spec.module_name == name)
+        ref = reference.get(kind)
+        if ref is None or count == 0:
+            continue
+        if ref.internal is not None:
+            internal[(b, name)] = rescale_dropout(ref.internal, count, ref.groups)
+        if ref.output is not None:
+            output[(b, name)] = rescale_dropout(ref.output, count, ref.groups)
+    return internal, output
+
+
+def set_output_dropouts(encoder: torch.nn.Module, rates: Mapping[Tuple[int, str], float]) -> None:
+    """Give resized units their output dropout (see :class:`DropoutReference`)."""
+    for (b, name), rate in rates.items():
+        encoder.encoders[b].unit_dropout[name] = rate
 
 
 def reallocate(
@@ -234,23 +295,18 @@ def reallocate(
         split_output: see :func:`~espnet_dynenc.reallocation.groups.regroup`
             (DMAO copies as is: ``False``).
         noise_std, generator: Gaussian noise on the copies (seeded for reproducibility).
-        dropout_reference: ``{kind: (dropout, default groups)}`` from
-            :func:`dropout_reference_from`; when given, every rebuilt feed-forward and
-            attention module gets :func:`rescale_dropout` of it.
+        dropout_reference: from :func:`dropout_reference_from`; when given, every rebuilt
+            module's dropouts (its own and its output's) are rescaled with its width.
 
     Returns index lists, summary and the module changes (old modules included, for
     carrying optimizer state over). The caller resets its importance tracker.
     """
     index_lists, summary = plan_reallocation(encoder, scores, rho, group_sizes)
-    rates = {}
-    if dropout_reference is not None:
-        for b, lists in enumerate(index_lists):
-            for spec in encoder.encoders[b].units:
-                if spec.module_name in lists and spec.kind in dropout_reference and lists[spec.module_name]:
-                    p, default_groups = dropout_reference[spec.kind]
-                    rates[(b, spec.module_name)] = rescale_dropout(p, len(lists[spec.module_name]), default_groups)
+    groups = {(b, name): len(listed) for b, lists in enumerate(index_lists) for name, listed in lists.items()}
+    internal, output = rescaled_dropouts(encoder, groups, dropout_reference)
     before = sum(p.numel() for p in encoder.parameters())
-    changes = apply_architecture(encoder, index_lists, group_sizes, split_output, noise_std, generator, rates)
+    changes = apply_architecture(encoder, index_lists, group_sizes, split_output, noise_std, generator, internal)
+    set_output_dropouts(encoder, output)
     after = sum(p.numel() for p in encoder.parameters())
     if after - before != summary.param_change:
         raise RuntimeError(
