@@ -27,7 +27,7 @@ from typeguard import typechecked
 
 from espnet_dynenc.encoder.block import AttentionInputs, DynamicConformerBlock, Multiplier
 from espnet_dynenc.encoder.layout import UnitSpec, build_block_widths, build_unit_specs, default_unit_order
-from espnet_dynenc.parts.convolution import ConvolutionModule
+from espnet_dynenc.parts.convolution import CONV_NORMS, ConvolutionModule
 from espnet_dynenc.parts.feed_forward import FeedForward
 from espnet_dynenc.parts.self_attention import MultiHeadSelfAttention
 from espnet_dynenc.parts.stochastic_depth import MODES, depth_schedule, keep_scale
@@ -70,6 +70,9 @@ class DynamicConformerEncoder(AbsEncoder):
             (``feed_forward_macaron``/``feed_forward``: hidden units, ``self_attn``:
             heads, ``conv_module``: channels); 0 removes the module (identity unit).
         conv_channels: default conv module channels (default ``output_size``).
+        conv_norm: the conv module's norm, ``batch_norm`` (ESPnet's) or ``layer_norm``
+            (the Dynamic Encoder Size authors'; no running statistics shared by subnets
+            that skip different units, see ``parts/convolution.py``).
         attention_head_dim: width of one head (default ``output_size // attention_heads``).
         final_norm: whether each block ends with ``norm_final`` (default: with the conv
             module, as ESPnet does).
@@ -116,6 +119,7 @@ class DynamicConformerEncoder(AbsEncoder):
         unit_scales: Optional[List[float]] = None,
         block_widths: Optional[List[Optional[Dict[str, int]]]] = None,
         conv_channels: Optional[int] = None,
+        conv_norm: str = "batch_norm",
         attention_head_dim: Optional[int] = None,
         final_norm: Optional[bool] = None,
         stochastic_depth_schedule: str = "constant",
@@ -133,6 +137,8 @@ class DynamicConformerEncoder(AbsEncoder):
                     "(set attention_head_dim to use heads of another width)"
                 )
             attention_head_dim = output_size // attention_heads
+        if conv_norm not in CONV_NORMS:
+            raise ValueError(f"conv_norm must be one of {CONV_NORMS}, got '{conv_norm}'")
         if stochastic_depth_mode not in MODES:
             raise ValueError(f"stochastic_depth_mode must be one of {MODES}, got '{stochastic_depth_mode}'")
         if not 0.0 <= layer_drop_rate < 1.0:
@@ -165,7 +171,7 @@ class DynamicConformerEncoder(AbsEncoder):
                 return MultiHeadSelfAttention(
                     output_size, width, attention_head_dim, attention_dropout_rate, position_scheme, zero_triu
                 )
-            return ConvolutionModule(output_size, width, cnn_module_kernel, activation)
+            return ConvolutionModule(output_size, width, cnn_module_kernel, activation, norm=conv_norm)
 
         with_final_norm = use_cnn_module if final_norm is None else final_norm
         self.encoders = torch.nn.ModuleList(
