@@ -23,6 +23,8 @@ import urllib.request
 from pathlib import Path
 from typing import Optional, Tuple
 
+from espnet_dynenc.atomic_files import write_text_atomically
+
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
@@ -68,7 +70,7 @@ def fetch_and_extract(
     directory.mkdir(parents=True, exist_ok=True)
     download(url, archive, checksum, size, timeout=timeout, retries=retries, retry_pause=retry_pause)
     extract_tar(archive, directory)
-    _write_marker(marker, f"{url}\n")
+    write_text_atomically(marker, f"{url}\n")  # exists only when whole
     if remove_archive:
         archive.unlink()
     return archive
@@ -309,11 +311,4 @@ def _archive_name(url: str) -> str:
     if not name:
         raise ValueError(f"cannot tell an archive file name from the URL '{url}'")
     return name
-
-
-def _write_marker(marker: Path, content: str) -> None:
-    """Write a marker file under a temporary name first, so it exists only when whole."""
-    tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(content, encoding="utf-8")
-    os.replace(tmp, marker)
 

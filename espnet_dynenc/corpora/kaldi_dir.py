@@ -1,15 +1,23 @@
-"""Write and check Kaldi-style data directories (``wav.scp``, ``text``, ``utt2spk``, ...).
+"""Write and check whole Kaldi-style data directories (``wav.scp``, ``text``, ``utt2spk``, ...).
 
 ESPnet's recipes exchange data through these directories: one line per utterance,
 ``<utt-id> <value>``, all files sorted by utterance id in C-locale order, speaker ids
 prefixing utterance ids so that sorting by utterance also groups speakers.
+
+This module knows what belongs in a directory and how its files must agree; reading,
+sorting, inverting and atomically writing the single ``<key> <value>`` files is left to
+``espnet_dynenc.recipe.tables``, which the recipe driver's stages use too, so that the
+corpus preparation and the recipe write byte-identical tables.
 """
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from espnet_dynenc.recipe.tables import read_table  # noqa: F401  (re-exported for corpus code)
+from espnet_dynenc.atomic_files import write_text_atomically
+from espnet_dynenc.recipe.tables import c_sorted, read_table, spk2utt_of, write_table
+
+DONE_MARKER = ".done"
 
 
 @dataclass(frozen=True)
@@ -37,50 +45,40 @@ class Utterance:
     segment: Optional[Segment] = None
 
 
-def write_data_dir(data_dir: os.PathLike, utterances: Iterable[Utterance]) -> int:
+def write_data_dir(
+    data_dir: os.PathLike,
+    utterances: Iterable[Utterance],
+    extra_tables: Optional[Dict[str, Dict[str, str]]] = None,
+) -> int:
     """Write ``utterances`` as a data directory; return the number of utterances.
 
-    Files are written under temporary names and renamed at the end, so an interrupted
-    call never leaves a directory that looks complete.
+    Each file is written under a temporary name and renamed when whole, so an
+    interrupted call never leaves a file that looks complete. ``extra_tables`` adds
+    ``<key> <value>`` files such as ``spk2gender`` or ``utt2dur``.
     """
     utts = sorted(utterances, key=lambda u: u.utt_id.encode("utf-8"))
-    _check_unique_ids(data_dir, utts)
-    files: Dict[str, List[str]] = {"text": [], "utt2spk": []}
+    _check_ids(data_dir, utts)
+    text = {utt.utt_id: utt.text for utt in utts}
+    utt2spk = {utt.utt_id: utt.speaker for utt in utts}
     recordings: Dict[str, str] = {}
-    segments: List[str] = []
+    segments: Dict[str, str] = {}
     for utt in utts:
-        if not utt.utt_id.startswith(utt.speaker):
-            raise ValueError(
-                f"{data_dir}: utterance id '{utt.utt_id}' must start with its speaker id "
-                f"'{utt.speaker}' (Kaldi sorts utt2spk and spk2utt consistently only then)"
-            )
-        files["text"].append(f"{utt.utt_id} {utt.text}".rstrip())
-        files["utt2spk"].append(f"{utt.utt_id} {utt.speaker}")
         if utt.segment is None:
             recordings[utt.utt_id] = utt.audio
         else:
             seg = utt.segment
-            segments.append(f"{utt.utt_id} {seg.recording_id} {seg.start:.2f} {seg.end:.2f}")
+            segments[utt.utt_id] = f"{seg.recording_id} {seg.start:.2f} {seg.end:.2f}"
             recordings[seg.recording_id] = utt.audio
-    files["wav.scp"] = [
-        f"{rec} {audio}" for rec, audio in sorted(recordings.items(), key=lambda kv: kv[0].encode())
-    ]
-    if segments:
-        files["segments"] = segments
-    spk2utt: Dict[str, List[str]] = {}
-    for utt in utts:
-        spk2utt.setdefault(utt.speaker, []).append(utt.utt_id)
-    files["spk2utt"] = [
-        f"{spk} {' '.join(ids)}" for spk, ids in sorted(spk2utt.items(), key=lambda kv: kv[0].encode())
-    ]
+    tables = {"text": text, "utt2spk": utt2spk, "wav.scp": recordings, "spk2utt": spk2utt_of(utt2spk)}
     out = Path(data_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not segments and (out / "segments").exists():
-        (out / "segments").unlink()
-    for name, lines in files.items():
-        tmp = out / f".{name}.tmp"
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, out / name)
+    if segments:
+        tables["segments"] = segments
+    else:
+        # a segments file left by an earlier run would re-cut the new recordings
+        (out / "segments").unlink(missing_ok=True)
+    tables.update(extra_tables or {})
+    for name, table in tables.items():
+        write_table(out / name, table)
     return len(utts)
 
 
@@ -94,7 +92,7 @@ def validate_data_dir(data_dir: os.PathLike) -> int:
     utt2spk = read_table(d / "utt2spk")
     if list(text) != list(utt2spk):
         raise ValueError(f"{d}: 'text' and 'utt2spk' list different utterances or orders")
-    if list(text) != sorted(text, key=lambda k: k.encode("utf-8")):
+    if list(text) != c_sorted(text):
         raise ValueError(f"{d}/text: utterance ids are not sorted")
     recordings = read_table(d / "wav.scp")
     if (d / "segments").is_file():
@@ -107,7 +105,8 @@ def validate_data_dir(data_dir: os.PathLike) -> int:
     return len(text)
 
 
-def _check_unique_ids(data_dir: os.PathLike, utts: List[Utterance]) -> None:
+def _check_ids(data_dir: os.PathLike, utts: List[Utterance]) -> None:
+    """Refuse ids that would make the tables disagree: repeats, spaces, a foreign prefix."""
     seen = set()
     for utt in utts:
         if utt.utt_id in seen:
@@ -115,9 +114,12 @@ def _check_unique_ids(data_dir: os.PathLike, utts: List[Utterance]) -> None:
         if " " in utt.utt_id or " " in utt.speaker:
             raise ValueError(f"{data_dir}: ids may not contain spaces: '{utt.utt_id}'")
         seen.add(utt.utt_id)
-
-
-DONE_MARKER = ".done"
+    for utt in utts:
+        if not utt.utt_id.startswith(utt.speaker):
+            raise ValueError(
+                f"{data_dir}: utterance id '{utt.utt_id}' must start with its speaker id "
+                f"'{utt.speaker}' (Kaldi sorts utt2spk and spk2utt consistently only then)"
+            )
 
 
 def write_finished_data_dir(
@@ -133,14 +135,8 @@ def write_finished_data_dir(
     """
     out = Path(data_dir)
     marker = out / DONE_MARKER
-    if marker.exists():
-        marker.unlink()
-    count = write_data_dir(out, utterances)
-    for name, table in (extra_tables or {}).items():
-        lines = [f"{key} {table[key]}\n" for key in sorted(table, key=lambda k: k.encode("utf-8"))]
-        tmp = out / f".{name}.tmp"
-        tmp.write_text("".join(lines), encoding="utf-8")
-        os.replace(tmp, out / name)
+    marker.unlink(missing_ok=True)
+    count = write_data_dir(out, utterances, extra_tables)
     validate_data_dir(out)
-    marker.write_text(f"{count}\n", encoding="utf-8")
+    write_text_atomically(marker, f"{count}\n")
     return count

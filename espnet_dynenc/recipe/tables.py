@@ -3,6 +3,9 @@
 Kaldi tools expect these files sorted by key in C-locale (byte) order. Writes go to a
 temporary name first and are renamed, so an interrupted run never leaves a file that
 looks complete but is not.
+
+This is the one place that sorts, inverts and writes such tables: the recipe stages use
+it directly, and the corpus preparation through ``espnet_dynenc.corpora.kaldi_dir``.
 """
 import os
 from pathlib import Path
