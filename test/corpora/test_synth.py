@@ -12,6 +12,7 @@ import soundfile
 from espnet_dynenc.bin import make_synth_corpus
 from espnet_dynenc.corpora import synth
 from espnet_dynenc.corpora.kaldi_dir import read_table, validate_data_dir
+from espnet_dynenc.corpora.synth import espeak
 
 from .conftest import REPO_ROOT, read_lines
 
@@ -131,10 +132,10 @@ def test_streamed_wav_with_placeholder_sizes_is_read_to_the_end():
               + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (22050).to_bytes(4, "little")
               + (44100).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
               + b"data" + (0x7FFFF000).to_bytes(4, "little"))
-    audio, rate = synth._parse_streamed_wav(header + samples.astype("<i2").tobytes())
+    audio, rate = espeak._parse_streamed_wav(header + samples.astype("<i2").tobytes())
     assert rate == 22050 and np.array_equal(audio, samples)
     with pytest.raises(synth.EspeakError, match="not produce a WAV"):
-        synth._parse_streamed_wav(b"garbage" * 10)
+        espeak._parse_streamed_wav(b"garbage" * 10)
 
 
 def test_synthesis_does_not_depend_on_what_came_before(backend):
