@@ -6,6 +6,7 @@ default the supernet) and ``--skip_blocks`` (blocks removed at run time)::
     python -m espnet_dynenc.bin.asr_inference --subnet 16 --asr_train_config ... \\
         --asr_model_file ... --data_path_and_name_and_type ... --output_dir ...
 """
+import argparse
 import sys
 from typing import List, Optional
 
@@ -21,7 +22,7 @@ from espnet.utils.cli_utils import get_commandline_args
 from espnet_dynenc.model.supernet_ctc import set_default_inference_subnet
 
 
-def get_parser():
+def get_parser() -> argparse.ArgumentParser:
     parser = espnet_parser()
     group = parser.add_argument_group("Subnet selection (espnet_dynenc)")
     group.add_argument("--subnet", type=int_or_none, default=None,
@@ -31,14 +32,15 @@ def get_parser():
     return parser
 
 
-def main(cmd: Optional[List[str]] = None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     print(get_commandline_args(), file=sys.stderr)
-    args = get_parser().parse_args(cmd)
+    args = get_parser().parse_args(argv)
     kwargs = vars(args)
     kwargs.pop("config", None)
     set_default_inference_subnet(kwargs.pop("subnet"), kwargs.pop("skip_blocks"))
     inference(**kwargs)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,6 +10,10 @@ report (``subnets.yaml``, plots) into ``--output_dir``. Every process of a multi
 run closes its process group after a successful training, so that none can abort at exit
 (see ``espnet_dynenc.distributed``).
 """
+import argparse
+import sys
+from typing import List, Optional
+
 from espnet_dynenc.registration import load_asr_task
 
 load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
@@ -17,9 +21,15 @@ load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
 from espnet_dynenc.espnet_task import DynEncASRTask  # noqa: E402
 
 
-def main(cmd=None) -> None:
-    DynEncASRTask.main(cmd=cmd)
+def get_parser() -> argparse.ArgumentParser:
+    """ESPnet's ASR task parser (this package's classes are among its choices)."""
+    return DynEncASRTask.get_parser()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    DynEncASRTask.main(cmd=argv)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

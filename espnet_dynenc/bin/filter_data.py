@@ -9,6 +9,7 @@ transcript has a word, as ESPnet's stage 4 does.
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.filter_data import filter_data_dir, samples_range
 from espnet_dynenc.recipe.format_audio import parse_rate
@@ -24,17 +25,20 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     try:
         low, high = samples_range(args.min_seconds, args.max_seconds, parse_rate(args.fs))
         report = filter_data_dir(args.src, args.dst, low, high)
     except (ValueError, OSError) as err:
-        sys.exit(f"filter_data: {err}")
+        print(f"filter_data: {err}", file=sys.stderr)
+        return 1
     print(f"filter_data: {args.dst}: {report.summary()}")
     if report.kept == 0:
-        sys.exit(f"filter_data: no utterance of {args.src} is left; check --min/--max_wav_duration")
+        print(f"filter_data: no utterance of {args.src} is left; check --min/--max_wav_duration", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.format_audio import FORMATS, format_shard, parse_rate
 
@@ -31,16 +32,18 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s format_audio: %(message)s")
     args = get_parser().parse_args(argv)
     try:
         count = format_shard(args.wav_scp, args.segments, args.keys, parse_rate(args.fs), args.audio_format,
                              args.out_dir, args.out_wav_scp, args.out_num_samples)
     except (ValueError, KeyError, RuntimeError, OSError) as err:
-        sys.exit(f"format_audio: {err}")
+        print(f"format_audio: {err}", file=sys.stderr)
+        return 1
     logging.info("done: %d utterances in %s", count, args.out_dir)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

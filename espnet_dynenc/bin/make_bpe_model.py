@@ -9,6 +9,7 @@
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.token_list import train_sentencepiece, transcripts_only, write_bpe_token_list
 
@@ -25,10 +26,11 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if not args.text.is_file():
-        sys.exit(f"make_bpe_model: no such file: {args.text}")
+        print(f"make_bpe_model: no such file: {args.text}", file=sys.stderr)
+        return 1
     symbols = [s for s in args.user_defined_symbols.split(",") if s]
     try:
         transcripts_only(args.text, args.out_dir / "train.txt")
@@ -36,10 +38,12 @@ def main(argv=None) -> None:
                             args.character_coverage, args.input_sentence_size, symbols)
     except (ValueError, RuntimeError) as err:
         # sentencepiece reports e.g. a vocabulary larger than the text allows this way
-        sys.exit(f"make_bpe_model: {err}")
+        print(f"make_bpe_model: {err}", file=sys.stderr)
+        return 1
     count = write_bpe_token_list(args.out_dir / "bpe.vocab", args.out_dir / "tokens.txt")
     print(f"make_bpe_model: {args.out_dir}/tokens.txt: {count} tokens")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

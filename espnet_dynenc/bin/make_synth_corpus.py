@@ -19,7 +19,7 @@ def _comma_list(value: str) -> List[str]:
     return [item for item in value.split(",") if item]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def get_parser() -> argparse.ArgumentParser:
     defaults = CorpusConfig(data_dir=Path("data"), wav_dir=Path("downloads/mini_synth"))
     parser = argparse.ArgumentParser(
         prog="python -m espnet_dynenc.bin.make_synth_corpus",
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = get_parser().parse_args(argv)
     config = CorpusConfig(
         data_dir=args.data_dir, wav_dir=args.wav_dir,
         num_train=args.num_train, num_dev=args.num_dev, num_test=args.num_test, seed=args.seed,

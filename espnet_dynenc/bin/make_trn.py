@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.trn_files import TOKEN_TYPES, write_trn_pair
 
@@ -27,18 +28,21 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="make_trn: %(levelname)s: %(message)s")
     args = get_parser().parse_args(argv)
     for path in (args.ref_text, args.hyp_text, args.utt2spk):
         if not path.is_file():
-            sys.exit(f"make_trn: no such file: {path}")
+            print(f"make_trn: no such file: {path}", file=sys.stderr)
+            return 1
     try:
         write_trn_pair(args.ref_text, args.hyp_text, args.utt2spk, args.token_type, args.out_dir,
                        args.non_linguistic_symbols, args.cleaner)
     except (KeyError, ValueError) as err:
-        sys.exit(f"make_trn: {err}")
+        print(f"make_trn: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,6 +9,7 @@ real-time factor is sum(decode_seconds) / sum(audio_seconds).
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.decode_merge import merge_jobs
 
@@ -20,14 +21,16 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     try:
         outputs = merge_jobs(args.job_dirs, args.output_dir)
     except (OSError, ValueError, KeyError) as err:
-        sys.exit(f"merge_decode: {err}")
+        print(f"merge_decode: {err}", file=sys.stderr)
+        return 1
     print(f"merge_decode: {args.output_dir}: {' '.join(outputs)} from {len(args.job_dirs)} job(s)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

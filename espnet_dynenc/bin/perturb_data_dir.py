@@ -9,6 +9,7 @@ utterance, speaker and recording ids and reads its audio through a pipe to
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.speed_perturb import parse_factors, perturb_data_dir
 
@@ -23,17 +24,20 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     missing = [n for n in ("wav.scp", "text", "utt2spk") if not (args.src / n).is_file()]
     if missing:
-        sys.exit(f"perturb_data_dir: {args.src} lacks {', '.join(missing)}")
+        print(f"perturb_data_dir: {args.src} lacks {', '.join(missing)}", file=sys.stderr)
+        return 1
     try:
         count = perturb_data_dir(args.src, args.dst, parse_factors(args.factors), args.python)
     except (ValueError, KeyError) as err:
-        sys.exit(f"perturb_data_dir: {err}")
+        print(f"perturb_data_dir: {err}", file=sys.stderr)
+        return 1
     print(f"perturb_data_dir: {args.dst}: {count} utterances (factors {args.factors})")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,7 +11,7 @@ from typing import List, Optional
 from espnet_dynenc.corpora import tedlium2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(
         description="Write Kaldi-style data directories (with segments) for TED-LIUM 2's "
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; bad input ends with one ``error:`` line and exit status 1."""
-    args = build_parser().parse_args(argv)
+    args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         run(args)

@@ -22,25 +22,13 @@ Each file is written under a temporary name and renamed when complete.
 import argparse
 import logging
 import sys
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
-
-import torch
-import yaml
-
-from espnet_dynenc.registration import load_asr_task
-
-load_asr_task()  # registers dynamic_conformer and supernet_ctc before ESPnet reads the config
+from typing import List, Optional
 
 from espnet2.utils.types import str2triple_str, str_or_none
 
-from espnet_dynenc.analysis.svcca import block_redundancy, collect_block_outputs
-from espnet_dynenc.atomic_files import write_text_atomically
-from espnet_dynenc.pruning.dev_data import check_subnet, check_svcca_options, load_dev_batches, load_model
-from espnet_dynenc.pruning.dev_scoring import METRICS, DevScorer
-from espnet_dynenc.pruning.strategies import STRATEGIES, blocks_to_remove
-
-Plan = Dict[str, Dict[int, Tuple[int, ...]]]
+from espnet_dynenc.pruning.dev_scoring import METRICS
+from espnet_dynenc.pruning.on_demand import PlanRequest, plan_pruning
+from espnet_dynenc.pruning.strategies import STRATEGIES
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -70,99 +58,25 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def unique(values: Sequence) -> list:
-    """Values in first-seen order without repeats."""
-    return list(dict.fromkeys(values))
-
-
-def check_depths(depths: Sequence[int], num_blocks: int) -> List[int]:
-    for depth in depths:
-        if not 0 <= depth <= num_blocks:
-            raise ValueError(f"--depths: {depth} is not in 0..{num_blocks} (the encoder has {num_blocks} blocks)")
-    return unique(depths)
-
-
-def make_plan(strategies: Sequence[str], depths: Sequence[int], num_blocks: int, **needs) -> Plan:
-    """Removed blocks per strategy and depth."""
-    return {strategy: {depth: blocks_to_remove(strategy, num_blocks, depth, **needs) for depth in depths}
-            for strategy in strategies}
-
-
-def scores_tsv(plan: Plan, scorer: DevScorer, model, size: int) -> str:
-    lines = ["strategy\tdepth\tskip_blocks\tparameters\tctc_loss\tcer"]
-    for strategy, by_depth in plan.items():
-        for depth, removed in by_depth.items():
-            scores = scorer.scores(removed)
-            parameters = model.subnet_parameter_count(size, removed)
-            lines.append(f"{strategy}\t{depth}\t{' '.join(map(str, removed))}\t{parameters}"
-                         f"\t{scores.ctc_loss:.6f}\t{scores.cer:.6f}")
-    return "\n".join(lines) + "\n"
-
-
-def plan_yaml(args: argparse.Namespace, plan: Plan, scorer: DevScorer, size: int, num_blocks: int,
-              redundancy: Optional[List[float]], greedy_order: Optional[List[int]]) -> str:
-    full = scorer.scores(())
-    document = {
-        "asr_train_config": str(args.asr_train_config),
-        "asr_model_file": str(args.asr_model_file),
-        "subnet": size,
-        "num_blocks": num_blocks,
-        "dev_utterances": full.num_utterances,
-        "greedy_metric": args.greedy_metric,
-        "full_model": {"ctc_loss": full.ctc_loss, "cer": full.cer},
-        "skip_blocks": {strategy: {depth: list(removed) for depth, removed in by_depth.items()}
-                        for strategy, by_depth in plan.items()},
-    }
-    if redundancy is not None:
-        document["svcca_redundancy"] = redundancy
-    if greedy_order is not None:
-        document["greedy_removal_order"] = greedy_order
-    return yaml.safe_dump(document, sort_keys=False)
-
-
-@torch.no_grad()
-def prune(args: argparse.Namespace) -> Plan:
-    check_svcca_options(args.max_frames, args.variance_kept)
-    device = "cuda" if args.ngpu > 0 else "cpu"
-    model, train_args = load_model(args.asr_train_config, args.asr_model_file, device)
-    size = check_subnet(model, args.subnet)
-    num_blocks = model.encoder.num_blocks
-    depths = check_depths(args.depths, num_blocks)
-    strategies = unique(args.strategies)
-    batches = load_dev_batches(train_args, args.data_path_and_name_and_type, args.key_file, args.batch_size,
-                               args.max_utterances, with_text=True, num_workers=args.num_workers)
-    scorer = DevScorer(model, batches, size)
-    redundancy = greedy_order = None
-    if "svcca" in strategies:
-        hidden = collect_block_outputs(model, batches, size, args.max_frames or None, args.seed)
-        redundancy = [float(v) for v in block_redundancy(hidden, args.variance_kept)]
-        del hidden  # activations of every layer: free them before the greedy search
-    score = scorer.metric(args.greedy_metric) if "greedy" in strategies else None
-    plan = make_plan(strategies, depths, num_blocks, redundancy=redundancy, score=score)
-    if score is not None:
-        deepest = num_blocks - min(depths)
-        greedy_order = STRATEGIES["greedy"].choose(num_blocks, deepest, score=score)
-    logging.info("scored %d removal sets on %d dev utterances", scorer.evaluations,
-                 scorer.scores(()).num_utterances)
-    out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(out_dir / "dev_scores.tsv", scores_tsv(plan, scorer, model, size))
-    write_text_atomically(out_dir / "pruning_plan.yaml", plan_yaml(args, plan, scorer, size, num_blocks, redundancy, greedy_order))
-    for strategy, by_depth in plan.items():
-        for depth, removed in by_depth.items():
-            print(f"{strategy}\t{depth}\t{' '.join(map(str, removed))}")
-    return plan
-
-
-def main(cmd: Optional[List[str]] = None) -> None:
-    args = get_parser().parse_args(cmd)
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    request = PlanRequest(
+        asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
+        data_path_and_name_and_type=args.data_path_and_name_and_type, depths=args.depths,
+        strategies=args.strategies, output_dir=args.output_dir, key_file=args.key_file,
+        max_utterances=args.max_utterances, greedy_metric=args.greedy_metric, subnet=args.subnet,
+        variance_kept=args.variance_kept, max_frames=args.max_frames, batch_size=args.batch_size,
+        device="cuda" if args.ngpu > 0 else "cpu", num_workers=args.num_workers, seed=args.seed)
     try:
-        prune(args)
+        plan = plan_pruning(request)
     except (ValueError, FileNotFoundError) as error:
         print(f"prune_on_demand: error: {error}", file=sys.stderr)
-        sys.exit(1)
+        return 1
+    for strategy, depth, removed in plan.removal_sets():
+        print(f"{strategy}\t{depth}\t{' '.join(map(str, removed))}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,6 +11,7 @@ or ``runpy.run_path`` would make them import the target bare.)
 import os
 import runpy
 import sys
+from typing import List, Optional
 
 USAGE = "usage: python -m espnet_dynenc.bin.python (-m MODULE | SCRIPT | -c CODE) [ARGS ...]"
 
@@ -20,11 +21,11 @@ def _execute(source: str, filename: str) -> None:
     exec(compile(source, filename, "exec"), namespace)
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip() + "\n\n" + USAGE)
-        sys.exit(0 if argv else 2)
+        return 0 if argv else 2
     from espnet_dynenc.registration import load_asr_task
 
     load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
@@ -42,8 +43,9 @@ def main(argv=None) -> None:
             _execute(f.read(), argv[0])
     else:
         print(f"espnet_dynenc.bin.python: unsupported option '{argv[0]}'\n{USAGE}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

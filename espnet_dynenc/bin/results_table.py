@@ -12,6 +12,7 @@ show as n/a.
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.pruning_table import pruning_markdown
 from espnet_dynenc.recipe.results_table import parse_sizes, results_markdown
@@ -31,10 +32,11 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if not args.decode_dir.is_dir():
-        sys.exit(f"results_table: no such directory: {args.decode_dir}")
+        print(f"results_table: no such directory: {args.decode_dir}", file=sys.stderr)
+        return 1
     try:
         test_sets = args.test_sets.split()
         pruning = pruning_markdown(args.decode_dir, test_sets, parse_sizes(args.prune_depths),
@@ -42,12 +44,14 @@ def main(argv=None) -> None:
         text = results_markdown(args.decode_dir, test_sets, parse_sizes(args.subnets), args.model_file,
                                 args.device, pruning)
     except ValueError as err:
-        sys.exit(f"results_table: {err}")
+        print(f"results_table: {err}", file=sys.stderr)
+        return 1
     if args.output == "-":
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text, encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

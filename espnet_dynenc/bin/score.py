@@ -11,6 +11,7 @@ scorer stops with an error when it meets one); ESPnet's trn files do not use the
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.scoring.sclite_format import sclite_report
 
@@ -24,20 +25,23 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     for path in (args.ref, args.hyp):
         if not path.is_file():
-            sys.exit(f"score: no such file: {path}")
+            print(f"score: no such file: {path}", file=sys.stderr)
+            return 1
     try:
         report = sclite_report(args.ref, args.hyp, args.title)
     except ValueError as err:
-        sys.exit(f"score: {err}")
+        print(f"score: {err}", file=sys.stderr)
+        return 1
     if args.output == "-":
         sys.stdout.write(report)
     else:
         Path(args.output).write_text(report, encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

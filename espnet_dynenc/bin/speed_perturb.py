@@ -10,6 +10,7 @@ in ``|``. A factor f makes the audio 1/f times as long, with pitch moving accord
 import argparse
 import io
 import sys
+from typing import List, Optional
 
 import soundfile
 
@@ -24,19 +25,22 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if args.factor <= 0:
-        sys.exit(f"speed_perturb: --factor must be positive, got {args.factor}")
+        print(f"speed_perturb: --factor must be positive, got {args.factor}", file=sys.stderr)
+        return 1
     try:
         samples, rate = read_entry(args.input)
     except (RuntimeError, OSError) as err:
-        sys.exit(f"speed_perturb: {err}")
+        print(f"speed_perturb: {err}", file=sys.stderr)
+        return 1
     # a wav header holds the data size, so the file is built in memory (stdout cannot seek)
     buffer = io.BytesIO()
     soundfile.write(buffer, perturb_samples(samples, rate, args.factor), rate, format="WAV", subtype="PCM_16")
     sys.stdout.buffer.write(buffer.getvalue())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,6 +5,7 @@
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.split_keys import split_file
 
@@ -16,15 +17,18 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if not args.source.is_file():
-        sys.exit(f"split_keys: no such file: {args.source}")
+        print(f"split_keys: no such file: {args.source}", file=sys.stderr)
+        return 1
     try:
         split_file(args.source, args.outputs)
     except ValueError as err:
-        sys.exit(f"split_keys: {args.source}: {err}")
+        print(f"split_keys: {args.source}: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

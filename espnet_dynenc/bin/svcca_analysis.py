@@ -18,21 +18,11 @@ Each file is written under a temporary name and renamed when complete.
 import argparse
 import logging
 import sys
-from pathlib import Path
-from typing import List, Optional, Sequence
-
-import numpy as np
-import torch
-
-from espnet_dynenc.registration import load_asr_task
-
-load_asr_task()  # registers dynamic_conformer and supernet_ctc before ESPnet reads the config
+from typing import List, Optional
 
 from espnet2.utils.types import str2triple_str, str_or_none
 
-from espnet_dynenc.analysis.svcca import block_similarity_matrix, collect_block_outputs, layer_labels
-from espnet_dynenc.atomic_files import replace_atomically, write_text_atomically
-from espnet_dynenc.pruning.dev_data import check_subnet, check_svcca_options, load_dev_batches, load_model
+from espnet_dynenc.analysis.svcca_report import SVCCARequest, analyse
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -57,80 +47,22 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def matrix_tsv(matrix: np.ndarray, labels: Sequence[str]) -> str:
-    lines = ["\t".join(["layer"] + list(labels))]
-    for label, row in zip(labels, matrix):
-        lines.append("\t".join([label] + [f"{v:.6f}" for v in row]))
-    return "\n".join(lines) + "\n"
-
-
-def redundancy_tsv(matrix: np.ndarray) -> str:
-    """Block b (0-based) against its input: the entry just above the diagonal."""
-    lines = ["block\tsvcca_input_output"]
-    lines += [f"{b}\t{v:.6f}" for b, v in enumerate(np.diag(matrix, 1))]
-    return "\n".join(lines) + "\n"
-
-
-def plot_heatmap(matrix: np.ndarray, labels: Sequence[str], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display on a cluster node
-    import matplotlib.pyplot as plt
-
-    size = max(4.0, 0.45 * len(labels) + 2.0)
-    fig, ax = plt.subplots(figsize=(size + 1.0, size))
-    # Layers of a residual encoder are all fairly similar; a 0..1 scale would paint them
-    # one colour, so the scale starts at the lowest value (rounded down to a tenth).
-    finite = matrix[np.isfinite(matrix)]
-    low = float(np.floor(finite.min() * 10) / 10) if finite.size else 0.0
-    image = ax.imshow(matrix, vmin=min(low, 0.9), vmax=1.0, cmap="viridis")
-    if len(labels) <= 20:  # beyond that the numbers no longer fit their cells
-        for i, row in enumerate(matrix):
-            for j, value in enumerate(row):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white")
-    ax.set_xticks(range(len(labels)), labels, rotation=90)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="mean canonical correlation")
-    fig.tight_layout()
-    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    plt.close(fig)
-
-
-def write_outputs(out_dir: Path, matrix: np.ndarray, labels: Sequence[str], title: str) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    replace_atomically(out_dir / "svcca.npy", lambda tmp: np.save(tmp, matrix))
-    write_text_atomically(out_dir / "svcca.tsv", matrix_tsv(matrix, labels))
-    write_text_atomically(out_dir / "block_redundancy.tsv", redundancy_tsv(matrix))
-    plot_heatmap(matrix, labels, out_dir / "svcca.png", title)
-
-
-@torch.no_grad()
-def analyse(args: argparse.Namespace) -> np.ndarray:
-    check_svcca_options(args.max_frames, args.variance_kept)
-    device = "cuda" if args.ngpu > 0 else "cpu"
-    model, train_args = load_model(args.asr_train_config, args.asr_model_file, device)
-    size = check_subnet(model, args.subnet)
-    batches = load_dev_batches(train_args, args.data_path_and_name_and_type, args.key_file, args.batch_size,
-                               args.max_utterances, with_text=False, num_workers=args.num_workers)
-    hidden = collect_block_outputs(model, batches, size, args.max_frames or None, args.seed)
-    logging.info("SVCCA over %d layers, %d frames", len(hidden), hidden[0].shape[1])
-    matrix = block_similarity_matrix(hidden, args.variance_kept)
-    labels = layer_labels(model.encoder.num_blocks)
-    title = f"SVCCA, subnet {size}, {hidden[0].shape[1]} frames"
-    write_outputs(Path(args.output_dir), matrix, labels, title)
-    return matrix
-
-
-def main(cmd: Optional[List[str]] = None) -> None:
-    args = get_parser().parse_args(cmd)
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    request = SVCCARequest(
+        asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
+        data_path_and_name_and_type=args.data_path_and_name_and_type, output_dir=args.output_dir,
+        key_file=args.key_file, max_utterances=args.max_utterances, max_frames=args.max_frames,
+        variance_kept=args.variance_kept, subnet=args.subnet, batch_size=args.batch_size,
+        device="cuda" if args.ngpu > 0 else "cpu", num_workers=args.num_workers, seed=args.seed)
     try:
-        analyse(args)
+        analyse(request)
     except (ValueError, FileNotFoundError) as error:
         print(f"svcca_analysis: error: {error}", file=sys.stderr)
-        sys.exit(1)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

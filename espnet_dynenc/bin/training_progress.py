@@ -13,6 +13,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from espnet_dynenc.recipe.training_progress import ProgressFormatter, follow, process_alive
 
@@ -26,10 +27,11 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if args.interval < 0:
-        sys.exit(f"training_progress: --interval must be >= 0, got {args.interval}")
+        print(f"training_progress: --interval must be >= 0, got {args.interval}", file=sys.stderr)
+        return 1
     stop = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.append(True))
@@ -39,7 +41,8 @@ def main(argv=None) -> None:
 
     follow(args.log, ProgressFormatter(prefix=args.prefix, interval=args.interval),
            lambda: not stop and process_alive(args.watch_pid), emit)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,10 +1,10 @@
-"""A trained ``supernet_ctc`` model and a small dev set, loaded the way ESPnet's inference does.
+"""A small dev set, loaded the way ESPnet's inference does, and the options that go with it.
 
 Pruning on demand (Lee et al., Interspeech 2021) and its SVCCA analysis both look at a
-trained model on a few hundred dev utterances, held in memory because every candidate
-removal set is scored on the same batches.
+trained model (loaded by ``espnet_dynenc.decode.loading``) on a few hundred dev
+utterances, held in memory because every candidate removal set is scored on the same
+batches.
 """
-from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -13,20 +13,7 @@ from espnet_dynenc.registration import load_asr_task
 
 load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
 
-from espnet2.tasks.asr import ASRTask
-
-from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
-
-
-def load_model(config: str, model_file: str, device: str = "cpu"):
-    """(model in eval mode, training args) from ``config.yaml`` and a ``.pth``; checks the model type."""
-    for option, path in (("--asr_train_config", config), ("--asr_model_file", model_file)):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{option}: no such file: {path}")
-    model, train_args = ASRTask.build_model_from_file(config, model_file, device)
-    if not isinstance(model, ESPnetSupernetCTCModel):
-        raise ValueError(f"--asr_train_config: {config} builds {type(model).__name__}, expected model: supernet_ctc")
-    return model.eval(), train_args
+from espnet2.tasks.asr import ASRTask  # noqa: E402
 
 
 def check_svcca_options(max_frames: int, variance_kept: float) -> None:

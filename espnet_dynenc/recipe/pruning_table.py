@@ -12,8 +12,7 @@ time (``<test_set>/pruned/<strategy>/<depth>/``) and the same subnet whole
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import yaml
-
+from espnet_dynenc.pruning.plan import PruningPlan
 from espnet_dynenc.recipe.results_table import MISSING, error_rate, human, load_stats, markdown_table
 
 PLAN_FILE = Path("pruning") / "pruning_plan.yaml"
@@ -23,6 +22,10 @@ def _ratio(numerator: Optional[float], denominator: Optional[float]) -> str:
     if not numerator or not denominator:
         return MISSING
     return f"{numerator / denominator:.2f}"
+
+
+def _or_missing(value: Optional[object]) -> object:
+    return MISSING if value is None else value
 
 
 def _row(strategy: str, depth: int, folder: Path, reference: Optional[dict]) -> List[str]:
@@ -43,15 +46,15 @@ def _row(strategy: str, depth: int, folder: Path, reference: Optional[dict]) -> 
     ]
 
 
-def load_plan(decode_dir: Path) -> Optional[dict]:
+def load_plan(decode_dir: Path) -> Optional[PruningPlan]:
     path = decode_dir / PLAN_FILE
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return PruningPlan.load(path) if path.is_file() else None
 
 
-def pruning_rows(decode_dir: Path, test_set: str, plan: dict, depths: Sequence[int],
+def pruning_rows(decode_dir: Path, test_set: str, plan: PruningPlan, depths: Sequence[int],
                  strategies: Sequence[str]) -> List[List[str]]:
     """The whole subnet first, then every strategy at every depth (deepest first)."""
-    size, num_blocks = int(plan["subnet"]), int(plan["num_blocks"])
+    size, num_blocks = plan.subnet, plan.num_blocks
     reference_dir = decode_dir / test_set / str(size)
     reference = load_stats(reference_dir)
     rows = [_row("none", num_blocks, reference_dir, reference)]
@@ -78,12 +81,12 @@ def pruning_markdown(decode_dir: Path, test_sets: Sequence[str], depths: Sequenc
     plan = load_plan(decode_dir)
     if not depths or plan is None:
         return []
-    num_blocks = int(plan["num_blocks"])
+    num_blocks = plan.num_blocks
     lines = [
         "",
-        f"## Layer pruning on demand: subnet {plan['subnet']}, {num_blocks} blocks",
-        f"- blocks removed at run time, no fine-tuning; chosen on {plan.get('dev_utterances', MISSING)} dev "
-        f"utterances (`{decode_dir / PLAN_FILE}`; greedy by dev {plan.get('greedy_metric', MISSING)})",
+        f"## Layer pruning on demand: subnet {plan.subnet}, {num_blocks} blocks",
+        f"- blocks removed at run time, no fine-tuning; chosen on {_or_missing(plan.dev_utterances)} dev "
+        f"utterances (`{decode_dir / PLAN_FILE}`; greedy by dev {_or_missing(plan.greedy_metric)})",
         "- RTF speed-up and FLOPs ratio: the whole subnet's RTF and FLOPs over the pruned one's, "
         "decoded in the same pass",
     ]

@@ -110,7 +110,7 @@ def test_results_table_cli_appends_the_pruning_section(tmp_path, capsys):
 def test_decoder_refuses_a_missing_foreign_or_malformed_pruning_plan(tmp_path):
     from types import SimpleNamespace
 
-    from espnet_dynenc.bin.ctc_greedy_inference import pruning_targets
+    from espnet_dynenc.decode.targets import pruning_targets
 
     model = SimpleNamespace(encoder=SimpleNamespace(num_blocks=6), subnet_sizes=[8, 24])
     with pytest.raises(FileNotFoundError, match="--pruning_plan: no such file"):

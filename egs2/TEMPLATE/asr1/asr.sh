@@ -776,10 +776,12 @@ pruned_to_score() {
 
 # sizes decoded for a test set, limited to --subnets (and the pruned subnet) when given
 sizes_to_score() {
-    local dir=$1 size wanted
+    local dir=$1 size wanted plan_subnet
     wanted=" $(echo "${subnets}" | tr ',' ' ') "
     if [ -n "${prune_depths}" ] && [ -f "${decode_dir}/pruning/pruning_plan.yaml" ]; then
-        wanted+="$(awk '$1 == "subnet:" { print $2 }' "${decode_dir}/pruning/pruning_plan.yaml") "
+        plan_subnet=$(run_helper espnet_dynenc.bin.pruning_plan --plan "${decode_dir}/pruning/pruning_plan.yaml" \
+            --field subnet) || fail "Stage 13: cannot read the subnet of ${decode_dir}/pruning/pruning_plan.yaml"
+        wanted+="${plan_subnet} "
     fi
     for size in $(find "${dir}" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | grep -E '^[0-9]+$' | sort -n); do
         if [ -z "${subnets}" ] || [[ ${wanted} == *" ${size} "* ]]; then echo "${size}"; fi

@@ -1,0 +1,34 @@
+"""Print one field of a pruning plan (``prune_on_demand``'s pruning_plan.yaml).
+
+    python -m espnet_dynenc.bin.pruning_plan --plan exp/x/decode_y/pruning/pruning_plan.yaml --field subnet
+
+The recipe driver asks this instead of parsing the YAML itself; a field the file lacks
+prints an empty line. A missing or malformed plan exits with status 1 and names it.
+"""
+import argparse
+import sys
+from typing import List, Optional
+
+from espnet_dynenc.pruning.plan import SCALAR_FIELDS, PruningPlan
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plan", required=True, help="pruning_plan.yaml")
+    parser.add_argument("--field", required=True, choices=SCALAR_FIELDS, help="the field to print")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        value = PruningPlan.load(args.plan).field_value(args.field)
+    except (OSError, ValueError) as err:
+        print(f"pruning_plan: error: {err}", file=sys.stderr)
+        return 1
+    print("" if value is None else value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

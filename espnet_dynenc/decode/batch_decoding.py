@@ -1,0 +1,160 @@
+"""Decode a data set with batched greedy CTC, for several targets in one pass.
+
+The features and the subsampling frontend run once per batch; every target (a subnet
+size, or that size with blocks removed) then runs its own blocks and CTC head, and
+targets that run the same encoder are computed once. The real-time factor of a target
+counts the shared frontend plus its own blocks, head and search: what a deployment of
+that target alone would spend. This is the work behind ``bin/ctc_greedy_inference``.
+"""
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import humanfriendly
+import torch
+
+from espnet_dynenc.registration import load_asr_task
+
+load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
+
+from espnet2.tasks.asr import ASRTask  # noqa: E402
+from espnet2.text.build_tokenizer import build_tokenizer  # noqa: E402
+from espnet2.text.token_id_converter import TokenIDConverter  # noqa: E402
+
+from espnet_dynenc.analysis.complexity import subnet_complexity  # noqa: E402
+from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode  # noqa: E402
+from espnet_dynenc.decode.loading import check_model_files, load_model  # noqa: E402
+from espnet_dynenc.decode.targets import DecodeTarget, parse_sizes, pruning_targets, size_targets  # noqa: E402
+from espnet_dynenc.decode.writer import SubnetWriter  # noqa: E402
+from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel, SubnetPass  # noqa: E402
+
+
+@dataclass
+class DecodeRequest:
+    """What to decode and how (``ctc_greedy_inference``'s options)."""
+
+    asr_train_config: str
+    asr_model_file: str
+    data_path_and_name_and_type: Sequence[Tuple[str, str, str]]
+    output_dir: str
+    key_file: Optional[str] = None
+    subnets: str = ""
+    skip_blocks: Sequence[int] = field(default_factory=list)
+    pruning_plan: Optional[str] = None
+    batch_size: int = 8
+    device: str = "cpu"
+    dtype: str = "float32"
+    num_workers: int = 1
+    fs: Optional[int] = None
+    flops_reference_seconds: float = 10.0
+
+
+def sampling_rate(fs: Optional[int], train_args) -> int:
+    """``fs`` when given, else the training config's ``frontend_conf.fs``, else 16000."""
+    if fs is not None:
+        return fs
+    fs = (getattr(train_args, "frontend_conf", None) or {}).get("fs", 16000)
+    return int(humanfriendly.parse_size(fs)) if isinstance(fs, str) else int(fs)
+
+
+def build_text_converter(train_args):
+    """The training config's tokenizer (tokens -> text), or None when it has none."""
+    token_type = getattr(train_args, "token_type", None)
+    bpemodel = getattr(train_args, "bpemodel", None)
+    if token_type is None or (token_type == "bpe" and bpemodel is None):
+        return None
+    if token_type == "bpe":
+        return build_tokenizer(token_type=token_type, bpemodel=bpemodel)
+    return build_tokenizer(token_type=token_type)
+
+
+def decode_targets_of(request: DecodeRequest, model: ESPnetSupernetCTCModel) -> List[DecodeTarget]:
+    """The sizes of ``--subnets`` (with ``--skip_blocks``), then the plan's pruned forms and
+    their whole subnet (their reference), when a plan is given."""
+    sizes = parse_sizes(request.subnets, model)
+    pruned = pruning_targets(request.pruning_plan, model) if request.pruning_plan else []
+    if pruned and pruned[0].size not in sizes:
+        sizes.append(pruned[0].size)  # the whole subnet: the reference of its pruned forms
+    return size_targets(sizes, request.skip_blocks) + pruned
+
+
+@torch.no_grad()
+def decode_data_set(request: DecodeRequest) -> None:
+    """Decode every target of ``request`` and write its files under ``request.output_dir``."""
+    check_model_files(request.asr_train_config, request.asr_model_file)
+    if request.batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {request.batch_size}")
+    model, train_args = load_model(request.asr_train_config, request.asr_model_file, request.device)
+    model.to(dtype=getattr(torch, request.dtype))
+    targets = decode_targets_of(request, model)
+    loader = ASRTask.build_streaming_iterator(
+        request.data_path_and_name_and_type,
+        dtype=request.dtype,
+        batch_size=request.batch_size,
+        key_file=request.key_file,
+        num_workers=request.num_workers,
+        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
+        collate_fn=ASRTask.build_collate_fn(train_args, False),
+        allow_variable_data_keys=False,
+        inference=True,
+    )
+    decode_batches(model, loader, targets, Path(request.output_dir), sampling_rate(request.fs, train_args),
+                   build_text_converter(train_args), request.device, request.dtype,
+                   request.flops_reference_seconds)
+
+
+def decode_batches(model: ESPnetSupernetCTCModel, loader, targets: Sequence[DecodeTarget], out_root: Path,
+                   fs: int, tokenizer, device: str, dtype: str, flops_reference_seconds: float) -> None:
+    """The batch loop: every target on every batch, then each target's files and stats."""
+    converter = TokenIDConverter(token_list=model.token_list)
+    blank_id = model.blank_id
+    writers = {target: SubnetWriter(out_root / target.out_dir) for target in targets}
+    # Targets that run the same encoder (e.g. two strategies removing the same blocks) share
+    # one computation per batch and its time.
+    same_encoder: Dict[Tuple[int, Tuple[int, ...]], List[SubnetWriter]] = {}
+    for target in targets:
+        same_encoder.setdefault((target.size, target.skip_blocks), []).append(writers[target])
+    frontend_seconds = 0.0
+    audio_seconds = 0.0
+    num_utts = 0
+    for keys, batch in loader:
+        speech = batch["speech"].to(device, dtype=getattr(torch, dtype))
+        lengths = batch["speech_lengths"].to(device)
+        audio_seconds += float(lengths.sum()) / fs
+        num_utts += len(keys)
+        start = time.perf_counter()
+        embedded = model.embed(speech, lengths)
+        frontend_seconds += time.perf_counter() - start
+        for (size, skip_blocks), group in same_encoder.items():
+            start = time.perf_counter()
+            subnet = SubnetPass(size, model.mask_for(size), 1.0)
+            out, _, out_lens = model.encode_subnet(embedded, subnet, skip_blocks)
+            hyps = greedy_ctc_decode(model.ctc_for(size).log_softmax(out), out_lens, blank_id)
+            seconds = time.perf_counter() - start
+            for key, hyp in zip(keys, hyps):
+                tokens = converter.ids2tokens(hyp.token_ids)
+                text = tokenizer.tokens2text(tokens) if tokenizer is not None else " ".join(tokens)
+                for writer in group:
+                    writer.add(key, hyp.token_ids, tokens, text, hyp.score)
+            for writer in group:
+                writer.seconds += seconds
+        logging.info("decoded %d utterances (%.1f s of audio)", num_utts, audio_seconds)
+    complexities = {(size, skip): subnet_complexity(model, size, flops_reference_seconds, fs, skip)
+                    for size, skip in same_encoder}
+    for target, writer in writers.items():
+        complexity = complexities[(target.size, target.skip_blocks)]
+        decode_seconds = frontend_seconds + writer.seconds
+        writer.finish({
+            "subnet": target.size,
+            **dict(target.labels),
+            "skip_blocks": list(target.skip_blocks),
+            "num_utterances": num_utts,
+            "audio_seconds": round(audio_seconds, 3),
+            "decode_seconds": round(decode_seconds, 4),
+            "rtf": round(decode_seconds / audio_seconds, 6) if audio_seconds > 0 else None,
+            "parameters": complexity.parameters,
+            "flops_per_second": complexity.flops_per_second,
+        })
+        logging.info("%s: %d utterances, RTF %.4f", target.out_dir, num_utts, decode_seconds / max(audio_seconds, 1e-9))
