@@ -20,6 +20,10 @@ setup(
         "espeakng-loader==0.2.4",
         "soundfile",
         "soxr",
+        # deployment: ONNX export (the exporter of torch 2.11 needs onnxscript) and runtime
+        "onnx==1.23.2",
+        "onnxscript==0.7.2",
+        "onnxruntime==1.32.0",
     ],
     extras_require={"test": ["pytest", "pytest-timeout"]},
     entry_points={"console_scripts": ["dynenc-python=espnet_dynenc.bin.python:main"]},

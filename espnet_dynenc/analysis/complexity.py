@@ -52,6 +52,34 @@ def subnet_complexity(
     return SubnetComplexity(size, model.subnet_parameter_count(size, skip_blocks), flops / seconds)
 
 
+@torch.no_grad()
+def model_complexity(model, seconds: float = REFERENCE_SECONDS, sample_rate: int = 16000) -> SubnetComplexity:
+    """Parameters and FLOPs per second of audio of a one-size CTC model (an exported size);
+    ``size`` is the number of units its encoder computes."""
+    was_training = model.training
+    model.eval()
+    try:
+        speech, lengths = _reference_input(model, seconds, sample_rate)
+        with FlopCounterMode(display=False) as counter:
+            encoder_out, _ = model.encode(speech, lengths)
+            if isinstance(encoder_out, tuple):
+                encoder_out = encoder_out[0]
+            model.ctc.log_softmax(encoder_out)
+        flops = int(counter.get_total_flops())
+    finally:
+        model.train(was_training)
+    parameters = sum(p.numel() for p in model.parameters())
+    return SubnetComplexity(count_units(model.encoder), parameters, flops / seconds)
+
+
+UNIT_MODULES = ("feed_forward_macaron", "self_attn", "conv_module", "feed_forward")
+
+
+def count_units(encoder) -> int:
+    """Modules the blocks compute (ESPnet's attribute names; absent or width-0 ones are None)."""
+    return sum(getattr(block, name, None) is not None for block in encoder.encoders for name in UNIT_MODULES)
+
+
 def _reference_input(model, seconds: float, sample_rate: int):
     device = next(model.parameters()).device
     if model.frontend is not None:

@@ -23,9 +23,9 @@ from espnet2.tasks.asr import ASRTask  # noqa: E402
 from espnet2.text.build_tokenizer import build_tokenizer  # noqa: E402
 from espnet2.text.token_id_converter import TokenIDConverter  # noqa: E402
 
-from espnet_dynenc.analysis.complexity import subnet_complexity  # noqa: E402
+from espnet_dynenc.analysis.complexity import count_units, model_complexity, subnet_complexity  # noqa: E402
 from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode  # noqa: E402
-from espnet_dynenc.decode.loading import check_model_files, load_model  # noqa: E402
+from espnet_dynenc.decode.loading import check_model_files, load_ctc_model  # noqa: E402
 from espnet_dynenc.decode.targets import DecodeTarget, parse_sizes, pruning_targets, size_targets  # noqa: E402
 from espnet_dynenc.decode.writer import SubnetWriter  # noqa: E402
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel, SubnetPass  # noqa: E402
@@ -70,9 +70,17 @@ def build_text_converter(train_args):
     return build_tokenizer(token_type=token_type)
 
 
-def decode_targets_of(request: DecodeRequest, model: ESPnetSupernetCTCModel) -> List[DecodeTarget]:
+def decode_targets_of(request: DecodeRequest, model) -> List[DecodeTarget]:
     """The sizes of ``--subnets`` (with ``--skip_blocks``), then the plan's pruned forms and
-    their whole subnet (their reference), when a plan is given."""
+    their whole subnet (their reference), when a plan is given. A one-size model (an
+    exported size) is one target, named by the number of units its encoder computes."""
+    if not isinstance(model, ESPnetSupernetCTCModel):
+        for option, value in (("--subnets", request.subnets.strip()), ("--skip_blocks", request.skip_blocks),
+                              ("--pruning_plan", request.pruning_plan)):
+            if value:
+                raise ValueError(f"{option}: {request.asr_train_config} is a one-size model (model: "
+                                 f"{type(model).__name__}); decode it without {option}")
+        return size_targets([count_units(model.encoder)], ())
     sizes = parse_sizes(request.subnets, model)
     pruned = pruning_targets(request.pruning_plan, model) if request.pruning_plan else []
     if pruned and pruned[0].size not in sizes:
@@ -86,7 +94,7 @@ def decode_data_set(request: DecodeRequest) -> None:
     check_model_files(request.asr_train_config, request.asr_model_file)
     if request.batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1, got {request.batch_size}")
-    model, train_args = load_model(request.asr_train_config, request.asr_model_file, request.device)
+    model, train_args = load_ctc_model(request.asr_train_config, request.asr_model_file, request.device)
     model.to(dtype=getattr(torch, request.dtype))
     targets = decode_targets_of(request, model)
     loader = ASRTask.build_streaming_iterator(
@@ -105,9 +113,12 @@ def decode_data_set(request: DecodeRequest) -> None:
                    request.flops_reference_seconds)
 
 
-def decode_batches(model: ESPnetSupernetCTCModel, loader, targets: Sequence[DecodeTarget], out_root: Path,
+def decode_batches(model, loader, targets: Sequence[DecodeTarget], out_root: Path,
                    fs: int, tokenizer, device: str, dtype: str, flops_reference_seconds: float) -> None:
-    """The batch loop: every target on every batch, then each target's files and stats."""
+    """The batch loop: every target on every batch, then each target's files and stats.
+
+    ``model`` is a ``supernet_ctc`` model or a one-size CTC model (one target)."""
+    supernet = isinstance(model, ESPnetSupernetCTCModel)
     converter = TokenIDConverter(token_list=model.token_list)
     blank_id = model.blank_id
     writers = {target: SubnetWriter(out_root / target.out_dir) for target in targets}
@@ -125,13 +136,19 @@ def decode_batches(model: ESPnetSupernetCTCModel, loader, targets: Sequence[Deco
         audio_seconds += float(lengths.sum()) / fs
         num_utts += len(keys)
         start = time.perf_counter()
-        embedded = model.embed(speech, lengths)
+        embedded = model.embed(speech, lengths) if supernet else None
         frontend_seconds += time.perf_counter() - start
         for (size, skip_blocks), group in same_encoder.items():
             start = time.perf_counter()
-            subnet = SubnetPass(size, model.mask_for(size), 1.0)
-            out, _, out_lens = model.encode_subnet(embedded, subnet, skip_blocks)
-            hyps = greedy_ctc_decode(model.ctc_for(size).log_softmax(out), out_lens, blank_id)
+            if supernet:
+                subnet = SubnetPass(size, model.mask_for(size), 1.0)
+                out, _, out_lens = model.encode_subnet(embedded, subnet, skip_blocks)
+                head = model.ctc_for(size)
+            else:
+                out, out_lens = model.encode(speech, lengths)
+                out = out[0] if isinstance(out, tuple) else out
+                head = model.ctc
+            hyps = greedy_ctc_decode(head.log_softmax(out), out_lens, blank_id)
             seconds = time.perf_counter() - start
             for key, hyp in zip(keys, hyps):
                 tokens = converter.ids2tokens(hyp.token_ids)
@@ -141,7 +158,8 @@ def decode_batches(model: ESPnetSupernetCTCModel, loader, targets: Sequence[Deco
             for writer in group:
                 writer.seconds += seconds
         logging.info("decoded %d utterances (%.1f s of audio)", num_utts, audio_seconds)
-    complexities = {(size, skip): subnet_complexity(model, size, flops_reference_seconds, fs, skip)
+    complexities = {(size, skip): (subnet_complexity(model, size, flops_reference_seconds, fs, skip) if supernet
+                                   else model_complexity(model, flops_reference_seconds, fs))
                     for size, skip in same_encoder}
     for target, writer in writers.items():
         complexity = complexities[(target.size, target.skip_blocks)]

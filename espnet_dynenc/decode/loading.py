@@ -11,6 +11,7 @@ from espnet_dynenc.registration import load_asr_task
 
 load_asr_task()  # registers dynamic_conformer and supernet_ctc before ESPnet reads the config
 
+from espnet2.asr.espnet_model import ESPnetASRModel  # noqa: E402
 from espnet2.tasks.asr import ASRTask  # noqa: E402
 
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel  # noqa: E402
@@ -29,4 +30,14 @@ def load_model(config: str, model_file: str, device: str = "cpu") -> Tuple[ESPne
     model, train_args = ASRTask.build_model_from_file(config, model_file, device)
     if not isinstance(model, ESPnetSupernetCTCModel):
         raise ValueError(f"--asr_train_config: {config} builds {type(model).__name__}, expected model: supernet_ctc")
+    return model.eval(), train_args
+
+
+def load_ctc_model(config: str, model_file: str, device: str = "cpu") -> Tuple[ESPnetASRModel, object]:
+    """(model in eval mode, training args) for a ``supernet_ctc`` model or a one-size ESPnet
+    CTC model (an exported size); a model without a CTC head is refused."""
+    check_model_files(config, model_file)
+    model, train_args = ASRTask.build_model_from_file(config, model_file, device)
+    if not isinstance(model, ESPnetASRModel) or getattr(model, "ctc", None) is None:
+        raise ValueError(f"--asr_train_config: {config} builds {type(model).__name__}, expected a CTC model")
     return model.eval(), train_args

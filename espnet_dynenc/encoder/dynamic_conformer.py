@@ -286,12 +286,19 @@ class DynamicConformerEncoder(AbsEncoder):
         padded utterances (a frame whose receptive field reaches into the padding), so a
         batched forward would differ from an unbatched one.
         """
+        return ~make_pad_mask(self.subsampled_lengths(ilens), maxlen=out_frames)[:, None, :]
+
+    def subsampled_lengths(self, ilens: torch.Tensor) -> torch.Tensor:
+        """Valid frames after the input layer: the convolutions' arithmetic (other input
+        layers keep every frame). The ONNX export computes its masks from these too."""
+        if not isinstance(self.embed, tuple(_SUBSAMPLING.values())):
+            return ilens
         lens = ilens
         for layer in self.embed.conv:
             if isinstance(layer, torch.nn.Conv2d):
                 k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
                 lens = torch.div(lens + 2 * p - k, s, rounding_mode="floor") + 1
-        return ~make_pad_mask(lens, maxlen=out_frames)[:, None, :]
+        return lens
 
     def forward_blocks(
         self,

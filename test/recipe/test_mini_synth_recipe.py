@@ -86,11 +86,17 @@ def test_run_sh_end_to_end_resumes_and_continues_training(tmp_path):
     rows = [line for line in results.splitlines() if line.startswith(("| 4 |", "| 8 |"))]
     assert len(rows) == 2 and all(len(row.split("|")) == 8 for row in rows) and "n/a" not in results
     assert all(row in proc.stdout for row in rows)
+    # stage 14 (run.sh packs by default): every size exported and zipped by ESPnet's packer
+    for size in ("4", "8"):
+        assert yaml.safe_load((exp / "packed" / size / "export.yaml").read_text())["subnet"] == int(size)
+        assert (exp / "packed" / f"asr_tiny_raw_en_bpe30_valid.cer_ctc.ave_{size}.zip").is_file()
+    assert "Stage 14: exported sizes in" in proc.stdout
 
     # after an earlier data preparation: ./run.sh --stage 10 finds everything done
     again = run_recipe(recipe, "--stage", "10")
     assert again.returncode == 0, again.stdout[-3000:]
     assert "training already done" in again.stdout and "Stage 1:" not in again.stdout
+    assert "packing of size 8 already done" in again.stdout
 
     # a training stopped after epoch 2 of 3 (no .train.done yet) continues at epoch 3
     (recipe / "conf" / "tiny.yaml").write_text(yaml.safe_dump({**CONFIG, "max_epoch": 3}))

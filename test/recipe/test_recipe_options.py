@@ -26,7 +26,7 @@ def recipe(tmp_path):
 @pytest.mark.parametrize(
     "extra, culprit",
     [
-        (["--stage", "14"], "unknown stage '14'"),
+        (["--stage", "15"], "unknown stage '15'"),
         (["--stage", "two"], "unknown stage 'two'"),
         (["--stop_stage", "0"], "unknown stage '0'"),
         (["--stage", "5", "--stop_stage", "3"], "--stop_stage 3 comes before --stage 5"),

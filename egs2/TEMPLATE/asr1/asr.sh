@@ -39,7 +39,7 @@ min() {
 # ---------------------------------------------------------------------------- options
 # General
 stage=1              # first stage to run
-stop_stage=13        # last stage to run
+stop_stage=14        # last stage to run
 ngpu=1               # GPUs for training (0: CPU)
 num_nodes=1          # machines for training
 train_hosts=         # e.g. "host1,host2": one training process per host (per GPU with --ngpu), via ssh
@@ -102,6 +102,9 @@ prune_subnet=                                  # size whose blocks are removed; 
 prune_metric=ctc_loss                          # dev score of the greedy strategy: ctc_loss or cer
 prune_max_utterances=200                       # dev utterances that choose the blocks
 
+# Packing (stage 14): every decoded size as a standalone ESPnet model and its zip
+skip_packing=true # ESPnet's default: stage 14 does nothing
+
 # Data sets (written by local/data.sh)
 train_set=
 valid_set=
@@ -113,7 +116,7 @@ token_type nbpe bpemode bpe_input_sentence_size bpe_nlsyms bpe_char_cover bpe_tr
 cleaner g2p lang use_lm asr_tag asr_exp asr_stats_dir asr_config asr_args feats_normalize
 asr_speech_fold_length asr_text_fold_length asr_train_module inference_tag inference_config
 inference_args inference_asr_model batch_size subnets asr_inference_module prune_depths prune_strategies
-prune_subnet prune_metric prune_max_utterances train_set valid_set test_sets"
+prune_subnet prune_metric prune_max_utterances skip_packing train_set valid_set test_sets"
 option_names=$(echo "${option_names}" | tr '\n' ' ')
 
 help_message=$(
@@ -125,6 +128,7 @@ Run from a recipe directory (egs2/<corpus>/asr1). Stages:
    3  audio formatting into <dumpdir>/raw   11   training
    4  duration and empty-text filtering     12   decoding of every subnet size
    5  token list                            13   scoring and RESULTS.md
+                                            14   packing every decoded size (--skip_packing false)
 Each stage skips work whose .done marker exists; delete the marker to redo it.
 
 Options (default in brackets):
@@ -174,6 +178,8 @@ Options (default in brackets):
   --prune_subnet N             size whose blocks are removed [the largest]
   --prune_metric ctc_loss|cer  dev score the greedy strategy minimises [${prune_metric}]
   --prune_max_utterances N     dev utterances that choose the blocks [${prune_max_utterances}]
+ Packing (stage 14: export_subnet per decoded size, then ESPnet's pack):
+  --skip_packing BOOL          skip stage 14 [${skip_packing}]
  Data sets:
   --train_set NAME --valid_set NAME --test_sets "NAME..."   directories under data/
 EOF
@@ -218,13 +224,13 @@ check_existing_file() {
 }
 
 check_stage_range() {
-    if ! is_int "${stage}" || [ "${stage}" -lt 1 ] || [ "${stage}" -gt 13 ]; then
-        usage_error "unknown stage '${stage}' for --stage (stages are 1 to 13)"
+    if ! is_int "${stage}" || [ "${stage}" -lt 1 ] || [ "${stage}" -gt 14 ]; then
+        usage_error "unknown stage '${stage}' for --stage (stages are 1 to 14)"
     fi
     if ! is_int "${stop_stage}" || [ "${stop_stage}" -lt 1 ]; then
-        usage_error "unknown stage '${stop_stage}' for --stop_stage (stages are 1 to 13)"
+        usage_error "unknown stage '${stop_stage}' for --stop_stage (stages are 1 to 14)"
     fi
-    [ "${stop_stage}" -le 13 ] || stop_stage=13
+    [ "${stop_stage}" -le 14 ] || stop_stage=14
     [ "${stop_stage}" -ge "${stage}" ] || usage_error "--stop_stage ${stop_stage} comes before --stage ${stage}"
 }
 
@@ -246,6 +252,7 @@ check_options() {
     [ -z "${train_hosts}" ] || [ "${num_nodes}" -eq 1 ] || usage_error "give --train_hosts or --num_nodes, not both"
     check_bool gpu_inference "${gpu_inference}"
     check_bool use_lm "${use_lm}"
+    check_bool skip_packing "${skip_packing}"
     [ "${use_lm}" = false ] || usage_error "--use_lm true: language models are not supported (decoding is greedy CTC)"
     check_choice feats_type "${feats_type}" raw
     check_choice audio_format "${audio_format}" wav flac
@@ -842,6 +849,56 @@ write_results() {
         --output "${asr_exp}/RESULTS.md" || fail "Stage 13: cannot write ${asr_exp}/RESULTS.md"
     log "Stage 13: results in ${asr_exp}/RESULTS.md"
     cat "${asr_exp}/RESULTS.md"
+}
+
+# Stage 14: every size decoded for the first test set, cut out of the supernet as a
+# standalone ESPnet model (export_subnet) and zipped by ESPnet's packer, so that
+# Speech2Text loads it from the zip (after espnet2.main_funcs.pack_funcs.unpack).
+stage_14() {
+    if [ "${skip_packing}" = true ]; then
+        log "Stage 14: skipped (--skip_packing true)"
+        return
+    fi
+    resolve_inference_model
+    local dset=${test_sets%% *} size sizes zips=()
+    require_inputs "run stage 12 first" "${decode_dir}/${dset}/.done" "${asr_exp}/config.yaml"
+    sizes=$(sizes_to_score "${decode_dir}/${dset}")
+    [ -n "${sizes}" ] || fail "Stage 14: ${decode_dir}/${dset} has no decoded size matching --subnets '${subnets}'"
+    mkdir -p "${asr_exp}/packed/logs"
+    for size in ${sizes}; do
+        pack_size "${size}"
+        zips+=("$(packed_zip "${size}")")
+    done
+    log "Stage 14: exported sizes in ${asr_exp}/packed/<size>/, ESPnet zips: ${zips[*]}"
+}
+
+packed_zip() {
+    echo "${asr_exp}/packed/$(basename "${asr_exp}")_${inference_model%.pth}_$1.zip"
+}
+
+# export one size into <asr_exp>/packed/<size>/ and pack it; redone when the checkpoint changes
+pack_size() {
+    local size=$1 dir=${asr_exp}/packed/$1 zip opts=() file
+    local logs=${asr_exp}/packed/logs
+    zip=$(packed_zip "${size}")
+    if is_done "${dir}/.done" && [ "$(tail -n 1 "${dir}/.done")" = "${inference_model}" ] && [ -f "${zip}" ]; then
+        report_skip "${dir}/.done" "packing of size ${size}"
+        return
+    fi
+    rm -rf "${dir}" "${zip}"
+    log "Stage 14: size ${size} -> ${dir} and ${zip} (logs: ${logs}/${size}.*.log)"
+    run_helper espnet_dynenc.bin.export_subnet --asr_train_config "${asr_exp}/config.yaml" \
+        --asr_model_file "${asr_exp}/${inference_model}" --subnet "${size}" --output_dir "${dir}" \
+        >"${logs}/${size}.export.log" 2>&1 ||
+        fail "Stage 14: export of size ${size} failed; see ${logs}/${size}.export.log"
+    grep -A 1 '^export_subnet:' "${logs}/${size}.export.log" | sed 's/^/    /' || true
+    for file in "${dir}"/*; do
+        case "$(basename "${file}")" in config.yaml | model.pth) ;; *) opts+=(--option "${file}") ;; esac
+    done
+    ${python} -m espnet2.bin.pack asr --asr_train_config "${dir}/config.yaml" --asr_model_file "${dir}/model.pth" \
+        "${opts[@]}" --outpath "${zip}" >"${logs}/${size}.pack.log" 2>&1 ||
+        fail "Stage 14: packing size ${size} failed; see ${logs}/${size}.pack.log"
+    { date '+%Y-%m-%dT%H:%M:%S'; echo "${inference_model}"; } >"${dir}/.done"
 }
 
 run_stage() {

@@ -11,6 +11,8 @@
 #   11    exp/asr_train_asr_des_raw_en_bpe100: training on the CPU (--ngpu 0)
 #   12    .../decode_ctc_greedy_asr_model_valid.cer_ctc.ave/test/<size>: greedy CTC per size
 #   13    .../score_{wer,cer}/result.txt per size and exp/asr_<...>/RESULTS.md, printed
+#   14    exp/asr_<...>/packed/<size>/: each size as a standalone ESPnet model, and its zip
+#         (ESPnet's pack) next to it; --skip_packing true leaves it out
 # Every option of asr.sh can be added and wins over the values below, e.g.
 #   ./run.sh --stage 10            # after an earlier data preparation
 #   ./run.sh --stage 12 --subnets 16
@@ -34,4 +36,5 @@ subnets="8 16 24"   # sizes (in Conformer modules) decoded and scored
     --train_set train \
     --valid_set dev \
     --test_sets test \
+    --skip_packing false \
     "$@"

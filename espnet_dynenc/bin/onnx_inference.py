@@ -1,0 +1,16 @@
+"""Decode a wav.scp with an exported ONNX size (numpy, onnxruntime, soundfile, sentencepiece only).
+
+    python -m espnet_dynenc.bin.onnx_inference --model_dir exp/asr/onnx/16 \\
+        --wav_scp dump/raw/test/wav.scp --output text [--int8] [--num_threads 1]
+
+The same decoder is copied into every ONNX export as ``asr_onnx.py``, which runs without
+this package; see ``espnet_dynenc.deploy.onnx_inference``.
+"""
+import sys
+
+from espnet_dynenc.deploy.onnx_inference import get_parser, main
+
+__all__ = ["get_parser", "main"]
+
+if __name__ == "__main__":
+    sys.exit(main())
