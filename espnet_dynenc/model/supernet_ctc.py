@@ -24,13 +24,11 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 from torch.utils.checkpoint import checkpoint
 from typeguard import typechecked
 
-from espnet_dynenc.distributed import rank
 from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
 from espnet_dynenc.model.dmao_state import DMAOState
-from espnet_dynenc.model.schedule import SubnetPass, step1_passes, step2_passes
-from espnet_dynenc.model.subnets import build_subnet_masks, mask_to_string
-from espnet_dynenc.selection import SELECTORS
-from espnet_dynenc.selection.relaxed_topk import nested_masks, top_k_units
+from espnet_dynenc.model.des_state import DESConfig, DESState
+from espnet_dynenc.model.schedule import SubnetPass
+from espnet_dynenc.model.subnets import build_subnet_masks
 
 
 @dataclass
@@ -61,19 +59,10 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             (default: the supernet alone).
         subnet_masks: one mask per size (a 0/1 string, spaces ignored, or a 0/1 list);
             default: the first k units.
-        supernet_loss_weight: weight of the largest subnet's CTC loss.
-        subnet_loss_weight: weight of every other subnet's CTC loss.
+        supernet_loss_weight, subnet_loss_weight, selector, selector_conf,
+        step1_stochastic_depth, sandwich_stochastic_depth, log_sandwich_draws: the Dynamic
+            Encoder Size schedule, see :class:`~espnet_dynenc.model.des_state.DESConfig`.
         share_ctc_head: one CTC output layer for all sizes instead of one per size.
-        selector: ``simple_topk`` or ``iterative_zero_out`` to learn the masks in Step 1
-            (then ``subnet_masks`` must be left out); None keeps fixed masks.
-        selector_conf: the selector's options (see ``espnet_dynenc.selection``); ``k_min``
-            of ``simple_topk`` defaults to the smallest size.
-        step1_stochastic_depth: row-wise stochastic depth on supernet units outside the
-            current top-k during Step 1.
-        sandwich_stochastic_depth: row-wise stochastic depth on supernet units outside the
-            smallest subnet in Step 2 (and with fixed masks).
-        log_sandwich_draws: each rank appends the sizes of every Step-2 update to
-            ``sandwich_draws.rank<r>.txt`` in the experiment dir (to check multi-GPU agreement).
         checkpoint_subnets: keep only one subnet's activations alive at a time: each
             subnet's blocks are recomputed during backward (about one more forward pass of
             compute, peak memory close to a single-model update).
@@ -130,26 +119,16 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         )
         if selector is not None and subnet_masks is not None:
             raise ValueError("model_conf: give either subnet_masks (fixed) or a selector (learned), not both")
+        des = DESConfig(supernet_loss_weight, subnet_loss_weight, selector, selector_conf, step1_stochastic_depth,
+                        sandwich_stochastic_depth, log_sandwich_draws)
         self.register_buffer("subnet_masks", build_subnet_masks(subnet_sizes, subnet_masks, encoder.num_units))
         self.subnet_sizes: List[int] = [int(m.sum()) for m in self.subnet_masks]
-        self.selector = _build_selector(selector, selector_conf, encoder.num_units, self.subnet_sizes)
-        if self.selector is not None:
-            self.subnet_masks.copy_(nested_masks(self.selector.ranking(), self.subnet_sizes))
+        self.selector = des.build_selector(encoder.num_units, self.subnet_sizes)
+        self.des = DESState(des, self.selector, self.subnet_masks, self.subnet_sizes, encoder)
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
-        for name, rate in (("step1_stochastic_depth", step1_stochastic_depth),
-                           ("sandwich_stochastic_depth", sandwich_stochastic_depth)):
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"model_conf: {name} must be in [0, 1), got {rate}")
-        self.step1_stochastic_depth = step1_stochastic_depth
-        self.sandwich_stochastic_depth = sandwich_stochastic_depth
         self.checkpoint_subnets = checkpoint_subnets
-        self.log_sandwich_draws = log_sandwich_draws
         self.report_dir: Optional[Path] = None  # set by the training entry point
-        self._logged_state = None
-        self._frozen_selector: Optional[Dict[str, torch.Tensor]] = None
         self._count_optimizer_steps()
-        self.supernet_loss_weight = supernet_loss_weight
-        self.subnet_loss_weight = subnet_loss_weight
         self.share_ctc_head = share_ctc_head
         self.subnet_ctcs = torch.nn.ModuleDict()
         if not share_ctc_head:
@@ -253,22 +232,11 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
     @property
     def in_step1(self) -> bool:
         """Whether the selector is still learning (Step 1)."""
-        return self.selector is not None and int(self.num_updates) < self.selector.step1_updates
+        return self.des.in_step1(int(self.num_updates))
 
     def training_passes(self) -> List[SubnetPass]:
-        """The subnets this update trains (see ``espnet_dynenc.model.schedule``)."""
-        update = int(self.num_updates)
-        if self.in_step1:
-            self._log_state(("step1", self.selector.current_k(update)))
-            return step1_passes(self.selector, update, self.encoder.num_units, self.subnet_sizes[0],
-                                self.supernet_loss_weight, self.subnet_loss_weight, self.step1_stochastic_depth)
-        self._log_state(("step2",))
-        passes = step2_passes(self.subnet_masks, self.subnet_sizes, update, self.supernet_loss_weight,
-                              self.subnet_loss_weight, self.sandwich_stochastic_depth)
-        if self.log_sandwich_draws and self.report_dir is not None:
-            with open(self.report_dir / f"sandwich_draws.rank{rank()}.txt", "a", encoding="utf-8") as f:
-                f.write(f"{update} {' '.join(str(p.size) for p in passes)}\n")
-        return passes
+        """The subnets this update trains (see :class:`~espnet_dynenc.model.des_state.DESState`)."""
+        return self.des.training_passes(int(self.num_updates), self.report_dir)
 
     def forward(
         self,
@@ -287,7 +255,7 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         text[text == -1] = self.ignore_id
         text = text[:, : text_lengths.max()]
         embedded = self.embed(speech, speech_lengths)
-        passes = self.training_passes() if self.training else self.validation_passes()
+        passes = self.training_passes() if self.training else self.des.validation_passes(self.mask_for)
         loss = 0.0
         stats: Dict[str, Optional[torch.Tensor]] = {}
         for subnet in passes:
@@ -307,22 +275,13 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         stats["loss"] = loss.detach()
         return force_gatherable((loss, stats, batch_size), loss.device)
 
-    def validation_passes(self) -> List[SubnetPass]:
-        """Validation scores every size, so any size can pick or average checkpoints."""
-        return [SubnetPass(size, self.mask_for(size), 1.0 if size == self.supernet_size else self.subnet_loss_weight)
-                for size in self.subnet_sizes]
-
     def extra_loss(self, stats: Dict[str, Optional[torch.Tensor]], embedded: EmbeddedInput) -> Union[float, torch.Tensor]:
-        """The selector's own loss in Step 1 (Iterative-Zero-Out's sparsity term), told the
-        batch's encoder frames per utterance (what separates ESPnet's CTC normalisation
-        from a per-frame one)."""
-        if not (self.training and self.in_step1):
+        """The selector's own loss in Step 1, told the batch's encoder frames per utterance
+        (what separates ESPnet's CTC normalisation from a per-frame one)."""
+        if not self.training:
             return 0.0
         frames = float(embedded.masks.sum()) / embedded.masks.shape[0]
-        loss = self.selector.extra_loss(int(self.num_updates), frames)
-        if isinstance(loss, torch.Tensor):
-            stats["loss_selector"] = loss.detach()
-        return loss
+        return self.des.extra_loss(int(self.num_updates), frames, stats)
 
     def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Called before every optimizer update of this model's parameters (gradients final)."""
@@ -336,50 +295,20 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         update = int(self.num_updates)
         if self.dmao is not None and optimizer is not None:
             self.dmao.after_step(update, optimizer, self, self.report_dir)
-        if self.selector is None:
-            return
-        if update > self.selector.step1_updates and self._frozen_selector is not None:
-            # A DDP wrapper built in Step 1 still expects the selector's gradients (zero since
-            # the switch); AdamW's decay would still move it, so its values are put back.
-            self.selector.load_state_dict(self._frozen_selector)
-        if update <= self.selector.step1_updates:
-            self.selector.after_update(update)
-            if update % max(1, self.selector.step1_updates // 50) == 0:
-                self._append_score_history(update)
-        if update == self.selector.step1_updates:
-            self.subnet_masks.copy_(nested_masks(self.selector.ranking(), self.subnet_sizes))
-            self._frozen_selector = {k: v.detach().clone() for k, v in self.selector.state_dict().items()}
-            logging.info("DES: Step 1 ends after update %d; masks frozen:\n%s", update, self.describe_masks())
-            self.write_report()
-
-    def _append_score_history(self, update: int) -> None:
-        if self.report_dir is None or rank() != 0:
-            return
-        from espnet_dynenc.analysis.subnet_report import append_score_history
-
-        append_score_history(self.report_dir, update, self.selector.ranking().tolist())
+        self.des.after_update(update, self)
 
     def train(self, mode: bool = True):
         """ESPnet's trainer switches to eval for validation after every epoch: report then."""
-        if self.training and not mode and self.selector is not None:
-            updates = int(self.num_updates)
-            if updates > 0 and updates != getattr(self, "_reported_at", None):
-                self._reported_at = updates
-                self.write_report()
+        if self.training and not mode:
+            self.des.end_of_epoch(self)
         return super().train(mode)
 
     def describe_masks(self) -> str:
-        per_block = self.encoder.units_per_block
-        return "\n".join(f"  {size:>3}: {mask_to_string(self.mask_for(size), per_block)}"
-                         for size in self.subnet_sizes)
+        return self.des.describe_masks()
 
     def write_report(self) -> None:
         """``subnets.yaml`` and plots into the experiment dir (rank 0, when one is set)."""
-        if self.report_dir is None or rank() != 0:
-            return
-        from espnet_dynenc.analysis.subnet_report import write_subnet_report
-
-        write_subnet_report(self, self.report_dir)
+        self.des.write_report(self)
 
     def _count_optimizer_steps(self) -> None:
         """Count updates with a global optimizer hook that fires only for this model's optimizer.
@@ -421,9 +350,7 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         if self.dmao is not None:
             self.dmao.restore(state_dict, self)  # the checkpoint's architecture, before its weights
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        if self.selector is not None and not self.in_step1:
-            for p in self.selector.parameters():
-                p.requires_grad_(False)
+        self.des.after_load(int(self.num_updates))
         return result
 
     def _zero_gradient_path(self, trained_sizes: List[int]) -> torch.Tensor:
@@ -431,24 +358,11 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         frozen selector): each gets an exact zero gradient, so multi-GPU training runs
         without ``unused_parameters`` and every update treats parameters alike."""
         unused = [head for size, head in self.subnet_ctcs.items() if int(size) not in trained_sizes]
-        if self.selector is not None and not self.in_step1:
-            unused.append(self.selector)
+        unused += self.des.unused_modules(int(self.num_updates))
         params = [p for module in unused for p in module.parameters() if p.requires_grad]
         if not params:
             return torch.zeros((), device=self.subnet_masks.device)
         return 0.0 * sum(p.sum() for p in params)
-
-    def _log_state(self, state) -> None:
-        if state == self._logged_state or not self.training:
-            return
-        self._logged_state = state
-        update = int(self.num_updates)
-        if state[0] == "step1":
-            kept = top_k_units(self.selector.ranking(), state[1])
-            names = ", ".join(self.encoder.unit_name(u) for u in range(self.encoder.num_units) if u not in kept)
-            logging.info("DES Step 1, update %d: k=%d, pruned units: %s", update, state[1], names or "none")
-        else:
-            logging.info("DES Step 2 (sandwich rule) from update %d; masks:\n%s", update, self.describe_masks())
 
     def _checkpointed_subnet_loss(self, embedded, subnet: SubnetPass, text, text_lengths, stats):
         """``_subnet_loss`` whose activations are recomputed in backward (same RNG draws)."""
@@ -494,22 +408,3 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             + sum(p.numel() for m in front for p in m.parameters())
         )
 
-
-def _build_selector(name: Optional[str], conf: Optional[Dict], num_units: int, sizes: List[int]):
-    if name is None:
-        if conf:
-            raise ValueError("model_conf: selector_conf is given but no selector")
-        return None
-    if name not in SELECTORS:
-        raise ValueError(f"model_conf: selector '{name}' is unknown (choose from {sorted(SELECTORS)})")
-    if len(sizes) < 2:
-        raise ValueError("model_conf: a selector needs at least two subnet_sizes")
-    conf = dict(conf or {})
-    if name == "simple_topk":
-        conf.setdefault("k_min", sizes[0])
-        if conf["k_min"] != sizes[0]:
-            raise ValueError(f"selector_conf: k_min={conf['k_min']} must be the smallest size {sizes[0]}")
-    try:
-        return SELECTORS[name](num_units, **conf)
-    except TypeError as error:
-        raise ValueError(f"selector_conf for {name}: {error}") from None

@@ -1,0 +1,221 @@
+"""The ``supernet_ctc`` side of Dynamic Encoder Size: which step an update is in, which
+subnets it trains, and what the steps leave behind.
+
+Xu et al., "Dynamic Encoder Size Based on Data-Driven Layer-wise Pruning for Speech
+Recognition", Interspeech 2024. :class:`DESConfig` gathers the options of ``model_conf``
+that define the schedule; :class:`DESState` runs it for one model:
+
+* Step 1 (a selector learns the unit scores): the supernet and the smallest subnet
+  gated by the selector, plus the selector's own loss; the score history every 1/50 of
+  the step;
+* the switch: the masks become the top-k of the final scores, the selector is frozen
+  (its values are put back after every later update, since AdamW's decay or a DDP
+  wrapper built in Step 1 would still move them);
+* Step 2 (or fixed masks from the start): the sandwich rule;
+* the log line at every change of state, ``subnets.yaml`` and the plots at the switch
+  and after every epoch, the sandwich draws of each rank when asked for.
+
+The selector stays the model's own child (``selector.*`` in checkpoints); the masks are
+the model's ``subnet_masks`` buffer. The model keeps the features, the encoding of each
+subnet, the forward pass and the losses.
+"""
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import torch
+
+from espnet_dynenc.distributed import rank
+from espnet_dynenc.model.schedule import SubnetPass, step1_passes, step2_passes
+from espnet_dynenc.model.subnets import mask_to_string
+from espnet_dynenc.selection import SELECTORS
+from espnet_dynenc.selection.relaxed_topk import nested_masks, top_k_units
+
+
+@dataclass
+class DESConfig:
+    """The Dynamic Encoder Size options of ``model_conf`` (``supernet_ctc``).
+
+    Attributes:
+        supernet_loss_weight: weight of the largest subnet's CTC loss (1.0 in the paper).
+        subnet_loss_weight: weight of every other subnet's CTC loss (0.3).
+        selector: ``simple_topk`` or ``iterative_zero_out`` to learn the masks in Step 1
+            (then ``subnet_masks`` must be left out); None keeps fixed masks.
+        selector_conf: the selector's options (see ``espnet_dynenc.selection``); ``k_min``
+            of ``simple_topk`` defaults to the smallest size.
+        step1_stochastic_depth: row-wise stochastic depth on supernet units outside the
+            current top-k during Step 1.
+        sandwich_stochastic_depth: row-wise stochastic depth on supernet units outside the
+            smallest subnet in Step 2 (and with fixed masks).
+        log_sandwich_draws: each rank appends the sizes of every Step-2 update to
+            ``sandwich_draws.rank<r>.txt`` in the experiment dir (to check multi-GPU agreement).
+    """
+
+    supernet_loss_weight: float = 1.0
+    subnet_loss_weight: float = 0.3
+    selector: Optional[str] = None
+    selector_conf: Optional[Dict] = None
+    step1_stochastic_depth: float = 0.0
+    sandwich_stochastic_depth: float = 0.0
+    log_sandwich_draws: bool = False
+
+    def __post_init__(self):
+        for name in ("step1_stochastic_depth", "sandwich_stochastic_depth"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"model_conf: {name} must be in [0, 1), got {rate}")
+        if self.selector is None and self.selector_conf:
+            raise ValueError("model_conf: selector_conf is given but no selector")
+        if self.selector is not None and self.selector not in SELECTORS:
+            raise ValueError(f"model_conf: selector '{self.selector}' is unknown (choose from {sorted(SELECTORS)})")
+
+    def build_selector(self, num_units: int, sizes: List[int]) -> Optional[torch.nn.Module]:
+        """The selector of these options for an encoder of ``num_units`` and these sizes."""
+        if self.selector is None:
+            return None
+        if len(sizes) < 2:
+            raise ValueError("model_conf: a selector needs at least two subnet_sizes")
+        conf = dict(self.selector_conf or {})
+        if self.selector == "simple_topk":
+            conf.setdefault("k_min", sizes[0])
+            if conf["k_min"] != sizes[0]:
+                raise ValueError(f"selector_conf: k_min={conf['k_min']} must be the smallest size {sizes[0]}")
+        try:
+            return SELECTORS[self.selector](num_units, **conf)
+        except TypeError as error:
+            raise ValueError(f"selector_conf for {self.selector}: {error}") from None
+
+
+class DESState:
+    """The schedule of one ``supernet_ctc`` model (see the module docstring).
+
+    Args:
+        config: the model's :class:`DESConfig`.
+        selector: the model's selector (its child module), or None for fixed masks.
+        masks: the model's ``subnet_masks`` buffer, rewritten at the switch.
+        sizes: the subnet sizes, increasing.
+        encoder: the model's encoder (unit names for the log).
+    """
+
+    def __init__(self, config: DESConfig, selector: Optional[torch.nn.Module], masks: torch.Tensor,
+                 sizes: List[int], encoder: torch.nn.Module):
+        self.config = config
+        self.selector = selector
+        self.masks = masks
+        self.sizes = sizes
+        self.encoder = encoder
+        self._logged_state = None
+        self._frozen_selector: Optional[Dict[str, torch.Tensor]] = None
+        self._reported_at: Optional[int] = None
+        if selector is not None:
+            self.masks.copy_(nested_masks(selector.ranking(), sizes))
+
+    # ------------------------------------------------------------------ steps
+    def in_step1(self, updates_done: int) -> bool:
+        """Whether the selector is still learning (Step 1)."""
+        return self.selector is not None and updates_done < self.selector.step1_updates
+
+    def training_passes(self, update: int, report_dir: Optional[Path]) -> List[SubnetPass]:
+        """The subnets update ``update`` (0-based) trains (see ``espnet_dynenc.model.schedule``)."""
+        config = self.config
+        if self.in_step1(update):
+            self._log_state(("step1", self.selector.current_k(update)), update)
+            return step1_passes(self.selector, update, self.encoder.num_units, self.sizes[0],
+                                config.supernet_loss_weight, config.subnet_loss_weight,
+                                config.step1_stochastic_depth)
+        self._log_state(("step2",), update)
+        passes = step2_passes(self.masks, self.sizes, update, config.supernet_loss_weight,
+                              config.subnet_loss_weight, config.sandwich_stochastic_depth)
+        if config.log_sandwich_draws and report_dir is not None:
+            with open(report_dir / f"sandwich_draws.rank{rank()}.txt", "a", encoding="utf-8") as f:
+                f.write(f"{update} {' '.join(str(p.size) for p in passes)}\n")
+        return passes
+
+    def validation_passes(self, mask_for) -> List[SubnetPass]:
+        """Validation scores every size, so any size can pick or average checkpoints."""
+        weight = self.config.subnet_loss_weight
+        return [SubnetPass(size, mask_for(size), 1.0 if size == self.sizes[-1] else weight) for size in self.sizes]
+
+    def extra_loss(self, updates_done: int, frames_per_utterance: float,
+                   stats: Dict[str, Optional[torch.Tensor]]) -> Union[float, torch.Tensor]:
+        """The selector's own loss in Step 1 (Iterative-Zero-Out's sparsity term)."""
+        if not self.in_step1(updates_done):
+            return 0.0
+        loss = self.selector.extra_loss(updates_done, frames_per_utterance)
+        if isinstance(loss, torch.Tensor):
+            stats["loss_selector"] = loss.detach()
+        return loss
+
+    def unused_modules(self, updates_done: int) -> List[torch.nn.Module]:
+        """Trainable modules an update leaves unused: the frozen selector in Step 2."""
+        if self.selector is not None and not self.in_step1(updates_done):
+            return [self.selector]
+        return []
+
+    def after_update(self, update: int, model) -> None:
+        """``update`` optimizer updates are done: keep the frozen selector frozen, let the
+        selector act between updates, and switch to Step 2 at the end of Step 1."""
+        if self.selector is None:
+            return
+        step1 = self.selector.step1_updates
+        if update > step1 and self._frozen_selector is not None:
+            # A DDP wrapper built in Step 1 still expects the selector's gradients (zero since
+            # the switch); AdamW's decay would still move it, so its values are put back.
+            self.selector.load_state_dict(self._frozen_selector)
+        if update <= step1:
+            self.selector.after_update(update)
+            if update % max(1, step1 // 50) == 0:
+                self._append_score_history(update, model.report_dir)
+        if update == step1:
+            self.masks.copy_(nested_masks(self.selector.ranking(), self.sizes))
+            self._frozen_selector = {k: v.detach().clone() for k, v in self.selector.state_dict().items()}
+            logging.info("DES: Step 1 ends after update %d; masks frozen:\n%s", update, self.describe_masks())
+            self.write_report(model)
+
+    def after_load(self, updates_done: int) -> None:
+        """A model loaded in Step 2 (e.g. ``--resume``) keeps its selector frozen. ESPnet
+        resumes before wrapping the model in DDP, so frozen parameters are left out of the
+        wrapper and need no gradient."""
+        if self.selector is not None and not self.in_step1(updates_done):
+            for p in self.selector.parameters():
+                p.requires_grad_(False)
+
+    # ------------------------------------------------------------------ reports
+    def end_of_epoch(self, model) -> None:
+        """ESPnet's trainer switches to eval for validation after every epoch: report then."""
+        updates = int(model.num_updates)
+        if self.selector is not None and updates > 0 and updates != self._reported_at:
+            self._reported_at = updates
+            self.write_report(model)
+
+    def describe_masks(self) -> str:
+        per_block = self.encoder.units_per_block
+        return "\n".join(f"  {size:>3}: {mask_to_string(tuple(bool(v) for v in mask.tolist()), per_block)}"
+                         for size, mask in zip(self.sizes, self.masks))
+
+    def write_report(self, model) -> None:
+        """``subnets.yaml`` and plots into the experiment dir (rank 0, when one is set)."""
+        if model.report_dir is None or rank() != 0:
+            return
+        from espnet_dynenc.analysis.subnet_report import write_subnet_report
+
+        write_subnet_report(model, model.report_dir)
+
+    def _append_score_history(self, update: int, report_dir: Optional[Path]) -> None:
+        if report_dir is None or rank() != 0:
+            return
+        from espnet_dynenc.analysis.subnet_report import append_score_history
+
+        append_score_history(report_dir, update, self.selector.ranking().tolist())
+
+    def _log_state(self, state, update: int) -> None:
+        if state == self._logged_state:
+            return
+        self._logged_state = state
+        if state[0] == "step1":
+            kept = top_k_units(self.selector.ranking(), state[1])
+            names = ", ".join(self.encoder.unit_name(u) for u in range(self.encoder.num_units) if u not in kept)
+            logging.info("DES Step 1, update %d: k=%d, pruned units: %s", update, state[1], names or "none")
+        else:
+            logging.info("DES Step 2 (sandwich rule) from update %d; masks:\n%s", update, self.describe_masks())
