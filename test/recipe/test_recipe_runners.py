@@ -52,6 +52,26 @@ def test_at_most_max_jobs_run_at_once(tmp_path):
     assert max(counts) <= 2 and max(counts) == 2
 
 
+def test_a_job_stopped_and_continued_is_not_a_failed_job(tmp_path):
+    """run.pl runs jobs under job control, where wait also returns when a job is stopped
+    (kill -STOP, a suspended terminal): the job must still be waited for to its end."""
+    import signal
+    import time
+
+    runner = subprocess.Popen([RUN_PL, "logs/s.log", "bash", "-c", "echo $$ > pid; sleep 2; echo finished"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_file = tmp_path / "pid"
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        time.sleep(0.05)
+    group = os.getpgid(int(pid_file.read_text()))
+    os.killpg(group, signal.SIGSTOP)
+    time.sleep(1.0)
+    os.killpg(group, signal.SIGCONT)
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, err
+    assert "finished" in (tmp_path / "logs/s.log").read_text()
+
+
 def test_arguments_with_spaces_and_specials_arrive_literally(tmp_path):
     proc = run([RUN_PL, "N=4:5", "logs/a.N.log", sys.executable, "-c", "import sys; print(sys.argv[1:])",
                 "two words", "*", "$HOME", "it's", "N"], tmp_path)

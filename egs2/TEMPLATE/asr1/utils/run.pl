@@ -119,7 +119,16 @@ for ((index = job_first; index <= job_last; index++)); do
         fi
     ) &
 done
-wait
+# With job control on, wait also returns when a job is stopped (kill -STOP, a suspended
+# terminal): keep waiting until every job has ended, sleeping while all that is left is
+# stopped, so that a suspended and continued job is not taken for a failed one.
+while [ "$(find "${status_dir}" -type f | wc -l)" -lt "${num_jobs}" ] && [ -n "$(jobs -p)" ]; do
+    if [ -n "$(jobs -rp)" ]; then
+        wait -n 2>/dev/null || true
+    else
+        sleep 1
+    fi
+done
 set +m
 
 failed=0
