@@ -1,0 +1,104 @@
+"""COMPARISON.md and comparison.png from fabricated experiment dirs (espnet_dynenc.recipe.comparison)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from espnet_dynenc.recipe.comparison import DECODE_DIR, collect, comparison_markdown, mean_sd, read_manifest
+
+LOG = ("[vm] 2026-12-01 10:00:00,000 (trainer:336) INFO: 1/2epoch started\n"
+       "[vm] 2026-12-01 10:0{m}:30,000 (trainer:394) INFO: 2epoch results: [train] loss=1.0\n")
+
+
+def decoded(folder: Path, params: int, flops: float, wer: float, **labels) -> None:
+    folder.mkdir(parents=True)
+    (folder / "decode_stats.yaml").write_text(yaml.safe_dump({"parameters": params, "flops_per_second": flops,
+                                                              "rtf": 0.01, **labels}))
+    for kind, value in (("wer", wer), ("cer", wer / 2)):
+        (folder / f"score_{kind}").mkdir()
+        (folder / f"score_{kind}" / "result.txt").write_text(
+            f"| Sum/Avg|  200   1663 | 90.0  5.0  5.0  0.0 {value:5.1f} 50.0 |\n")
+
+
+def experiment(root: Path, name: str, sizes: dict, minutes: int, updates: int, params: int) -> Path:
+    exp = root / "exp" / f"asr_{name}"
+    decode = exp / DECODE_DIR / "test"
+    decode.mkdir(parents=True)
+    (decode / ".done").write_text("done\n")
+    for size, (wer, flops) in sizes.items():
+        decoded(decode / str(size), params * size // 24, flops, wer)
+    (exp / "train.log").write_text(LOG.format(m=minutes))
+    torch.save({"model": {"num_updates": torch.tensor(updates), "w": torch.zeros(params)}}, exp / "checkpoint.pth")
+    return exp
+
+
+@pytest.fixture
+def comparison(tmp_path):
+    lines = []
+    for seed, shift in ((0, 0.0), (1, 2.0)):
+        exp = experiment(tmp_path, f"des_seed{seed}", {8: (14.0 + shift, 70e6), 16: (11.0 + shift, 110e6),
+                                                      24: (10.0 + shift, 140e6)}, 9, 2800, 1200)
+        lines.append(f"des_simple_topk supernet {seed} {exp}")
+        for size, wer in ((8, 7.0), (16, 6.0), (24, 5.0 + seed)):
+            exp = experiment(tmp_path, f"ind{size}_seed{seed}", {size: (wer, size * 6e6)}, size // 8, 2800, 50 * size)
+            lines.append(f"individual_{size} alone {seed} {exp}")
+    exp = experiment(tmp_path, "pod_seed0", {24: (8.8, 140e6)}, 5, 2800, 1200)
+    pruning = exp / DECODE_DIR / "pruning"
+    pruning.mkdir()
+    (pruning / "pruning_plan.yaml").write_text(yaml.safe_dump(
+        {"subnet": 24, "num_blocks": 6, "skip_blocks": {"top": {4: [4, 5]}, "greedy": {4: [3, 5]}}}))
+    (pruning / "dev_scores.tsv").write_text("strategy\tdepth\tskip_blocks\tparameters\tctc_loss\tcer\n"
+                                            "top\t4\t4 5\t900\t12.0\t0.080\ngreedy\t4\t3 5\t900\t11.0\t0.090\n")
+    decoded(exp / DECODE_DIR / "test" / "pruned" / "top" / "4", 900, 110e6, 15.0, strategy="top", depth=4)
+    decoded(exp / DECODE_DIR / "test" / "pruned" / "greedy" / "4", 900, 110e6, 12.0, strategy="greedy", depth=4)
+    lines.append(f"prune_on_demand pruned 0 {exp}")
+    exp = experiment(tmp_path, "dmao_seed0", {24: (4.5, 141e6)}, 6, 2800, 1210)
+    lines.append(f"dmao dmao 0 {exp}")
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("\n".join(lines) + "\n")
+    return tmp_path, manifest
+
+
+def test_tables_have_a_row_per_method_and_size_with_mean_and_sd(comparison):
+    root, manifest = comparison
+    data = collect(read_manifest(manifest), ["test"])
+    text = comparison_markdown(data, ["test"], "./run_comparison.sh", 3600, when="2026-12-01 12:00")
+    assert "| 8 | des_simple_topk | 2 | 400 | 70M | 15.0 ± 1.4 | 7.5 ± 0.7 |" in text
+    assert "| 8 | trained alone | 2 | 133 | 48M | 7.0 ± 0.0 | 3.5 ± 0.0 |" in text
+    assert "| 24 | 11.0 ± 1.4 | 5.5 ± 0.7 |" in text  # the pivot: DES, then trained alone
+    # pruning: the best strategy on dev is top (lower dev CER), though greedy is better on test
+    assert "| 4 | 16 | 15.0 (top) | 12.0 | 15.0 | 6.0 ± 0.0 |" in text
+    assert "| dmao (24 modules) | 1 | 1.21k | 4.5 | 2.2 |" in text
+    assert "| uniform, trained alone (24 modules) | 2 | 1.2k | 5.5 ± 0.7 | 2.8 ± 0.4 |" in text
+    # training cost: updates and wall time from checkpoint and train.log, summed over the models trained alone
+    assert "| des_simple_topk | 1 | 2800 ± 0 | 9m30s | 3.36M |" in text
+    assert "| every size separately (3 models) | 3 | 8400 ± 0 | 7m30s | 6.72M |" in text
+    assert "wall time of the whole comparison: 60m00s" in text
+
+
+def test_cli_writes_both_files_and_refuses_bad_input(comparison, tmp_path):
+    root, manifest = comparison
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "espnet_dynenc.bin.compare_results", "--manifest", str(manifest),
+                           "--output_dir", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "COMPARISON.md").read_text().startswith("<!-- Written by espnet_dynenc.bin.compare_results")
+    assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("des_simple_topk winner 0 exp/x\n")
+    proc = subprocess.run([sys.executable, "-m", "espnet_dynenc.bin.compare_results", "--manifest", str(bad),
+                           "--output_dir", str(out)], capture_output=True, text=True)
+    assert proc.returncode != 0 and f"{bad}:1: expected '<method> <role: supernet|alone|pruned|dmao>" in proc.stderr
+    missing = tmp_path / "missing.tsv"
+    missing.write_text(f"des_simple_topk supernet 0 {tmp_path / 'nowhere'}\n")
+    proc = subprocess.run([sys.executable, "-m", "espnet_dynenc.bin.compare_results", "--manifest", str(missing),
+                           "--output_dir", str(out), "--test_sets", "test"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "no experiment dir" in proc.stderr and "nowhere" in proc.stderr
+
+
+def test_mean_sd():
+    assert mean_sd([1.0, 3.0]) == "2.0 ± 1.4"
+    assert mean_sd([2.0, None]) == "2.0" and mean_sd([None]) == "n/a"
