@@ -1,7 +1,9 @@
 """asr.sh refuses bad calls with a message naming the culprit and marks nothing done."""
+import subprocess
+
 import pytest
 
-from recipe.conftest import DATA_OPTS, done_markers, make_recipe, run_asr, write_tiny_corpus
+from recipe.conftest import DATA_OPTS, REPO, TEMPLATE, done_markers, make_recipe, run_asr, write_tiny_corpus
 
 CORPUS_CHECKING_DATA_SCRIPT = """#!/usr/bin/env bash
 set -euo pipefail
@@ -84,3 +86,34 @@ def test_help_lists_stages_and_options(recipe):
     assert proc.returncode == 0
     for text in ("Usage:", "--speed_perturb_factors", "--subnets", "--inference_asr_model", "13   scoring"):
         assert text in proc.stdout
+
+
+def declared_options(script) -> list:
+    """The options of a script: the names its defaults block assigns (utils/parse_options.sh)."""
+    command = f". {TEMPLATE / 'utils' / 'parse_options.sh'} && options_declared_in {script}"
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_every_option_is_written_once_and_has_a_help_line(recipe):
+    """asr.sh's option list is its defaults block: each name once there, and in --help."""
+    names = declared_options(TEMPLATE / "asr.sh")
+    assert len(names) == len(set(names)) and {"stage", "subnets", "test_sets"} <= set(names)
+    shown = run_asr(recipe, "--help").stdout
+    assert [name for name in names if f"--{name}" not in shown] == []
+
+
+@pytest.mark.parametrize("corpus", ["librispeech", "tedlium2", "mini_synth"])
+def test_data_scripts_take_the_options_of_their_defaults_block(corpus):
+    script = REPO / "egs2" / corpus / "asr1" / "local" / "data.sh"
+    names = declared_options(script)
+    assert "python" in names and len(names) == len(set(names))
+    shown = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and [name for name in names if f"--{name}" not in shown.stdout] == []
+
+
+def test_recipe_shell_scripts_fit_in_120_columns():
+    scripts = [TEMPLATE / "asr.sh", TEMPLATE / "utils" / "parse_options.sh"]
+    scripts += sorted((REPO / "egs2").glob("*/asr1/local/data.sh"))
+    long_lines = [f"{script}:{number}" for script in scripts
+                  for number, line in enumerate(script.read_text().splitlines(), 1) if len(line) > 120]
+    assert long_lines == []

@@ -110,14 +110,13 @@ train_set=
 valid_set=
 test_sets=
 
-option_names="stage stop_stage ngpu num_nodes train_hosts nj inference_nj gpu_inference dumpdir expdir python
-local_data_opts speed_perturb_factors feats_type audio_format fs min_wav_duration max_wav_duration
-token_type nbpe bpemode bpe_input_sentence_size bpe_nlsyms bpe_char_cover bpe_train_text nlsyms_txt
-cleaner g2p lang use_lm asr_tag asr_exp asr_stats_dir asr_config asr_args feats_normalize
-asr_speech_fold_length asr_text_fold_length asr_train_module inference_tag inference_config
-inference_args inference_asr_model batch_size subnets asr_inference_module prune_depths prune_strategies
-prune_subnet prune_metric prune_max_utterances skip_packing train_set valid_set test_sets"
-option_names=$(echo "${option_names}" | tr '\n' ' ')
+# ------------------------------------------------------------------------ end of options
+
+# found next to this script (not via the recipe's utils link), so --help works anywhere
+# shellcheck source=utils/parse_options.sh
+. "$(dirname "$(readlink -f "$0")")/utils/parse_options.sh"
+# every variable of the block above is an option (the block is the one list of them)
+option_names=$(options_declared_in "$(readlink -f "$0")")
 
 help_message=$(
     cat <<EOF
@@ -186,9 +185,6 @@ EOF
 )
 
 run_args="$(printf '%q ' "$0" "$@")"
-# found next to this script (not via the recipe's utils link), so --help works anywhere
-# shellcheck source=utils/parse_options.sh
-. "$(dirname "$(readlink -f "$0")")/utils/parse_options.sh"
 parse_options "$@"
 
 # ----------------------------------------------------------------------- validation
@@ -259,17 +255,21 @@ check_options() {
     check_choice token_type "${token_type}" bpe char
     check_choice bpemode "${bpemode}" unigram bpe
     check_choice feats_normalize "${feats_normalize}" global_mvn utterance_mvn
-    is_number "${min_wav_duration}" || usage_error "--min_wav_duration must be a number of seconds, got '${min_wav_duration}'"
-    is_number "${max_wav_duration}" || usage_error "--max_wav_duration must be a number of seconds, got '${max_wav_duration}'"
+    for name in min_wav_duration max_wav_duration; do
+        is_number "${!name}" || usage_error "--${name} must be a number of seconds, got '${!name}'"
+    done
     [[ ${fs} =~ ^[0-9]+([.][0-9]+)?k?$ ]] || usage_error "--fs must look like 16k or 16000, got '${fs}'"
-    [[ ${subnets} =~ ^[0-9,\ ]*$ ]] || usage_error "--subnets must list whole numbers, e.g. \"16 32 48\", got '${subnets}'"
-    [[ ${prune_depths} =~ ^[0-9\ ]*$ ]] || usage_error "--prune_depths must list whole numbers, e.g. \"10 8 6\", got '${prune_depths}'"
+    [[ ${subnets} =~ ^[0-9,\ ]*$ ]] ||
+        usage_error "--subnets must list whole numbers, e.g. \"16 32 48\", got '${subnets}'"
+    [[ ${prune_depths} =~ ^[0-9\ ]*$ ]] ||
+        usage_error "--prune_depths must list whole numbers, e.g. \"10 8 6\", got '${prune_depths}'"
     [ -z "${prune_subnet}" ] || check_int prune_subnet "${prune_subnet}"
     check_positive prune_max_utterances "${prune_max_utterances}"
     check_choice prune_metric "${prune_metric}" ctc_loss cer
-    local strategy
-    [ -n "${prune_strategies// /}" ] || usage_error "--prune_strategies is empty (choose from: top every_other svcca greedy)"
-    for strategy in ${prune_strategies}; do check_choice prune_strategies "${strategy}" top every_other svcca greedy; done
+    local strategy strategies="top every_other svcca greedy"
+    [ -n "${prune_strategies// /}" ] || usage_error "--prune_strategies is empty (choose from: ${strategies})"
+    # shellcheck disable=SC2086  # the choices are words
+    for strategy in ${prune_strategies}; do check_choice prune_strategies "${strategy}" ${strategies}; done
     local factor
     for factor in ${speed_perturb_factors}; do
         is_number "${factor}" || usage_error "--speed_perturb_factors: '${factor}' is not a number"
@@ -284,7 +284,8 @@ check_options() {
 
 check_options
 for script in path.sh cmd.sh; do
-    [ -e "${script}" ] || usage_error "${script} not found in $(pwd): run asr.sh from a recipe directory (egs2/<corpus>/asr1)"
+    [ -e "${script}" ] ||
+        usage_error "${script} not found in $(pwd): run asr.sh from a recipe directory (egs2/<corpus>/asr1)"
 done
 # shellcheck disable=SC1091
 . ./path.sh
@@ -334,6 +335,22 @@ fi
 
 config_opts=()
 [ -z "${asr_config}" ] || config_opts=(--config "${asr_config}")
+
+# decode_dir, the decoding directory exp/asr_<tag>/decode_<inference_tag>, is set here
+# and nowhere else. Without --inference_tag its name ends with the checkpoint decoded, and
+# a training run by this same call writes that checkpoint only in stage 11, so the stages
+# from 12 on call this once they know it (resolve_inference_model).
+derive_decode_dir() {
+    local tag=${inference_tag}
+    if [ -z "${tag}" ]; then
+        tag=ctc_greedy
+        [ -z "${inference_config}" ] || tag=$(basename "${inference_config}" .yaml | sed -e 's/^decode_//')
+        [ -z "${inference_args}" ] || tag+="$(echo "${inference_args}" | sed -e "s/--/\_/g" -e "s/[ |=/]//g")"
+        tag+="_asr_model_$(echo "${inference_model}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")"
+    fi
+    decode_dir=${asr_exp}/decode_${tag}
+}
+
 helper="${python} -m"
 
 # ----------------------------------------------------------------------- small helpers
@@ -668,22 +685,12 @@ resolve_inference_model() {
             found=$(compgen -G "${asr_exp}/${pattern}" | sort | head -n 1 || true)
             [ -z "${found}" ] || break
         done
-        [ -n "${found}" ] || fail "Stage ${current_stage}: no checkpoint in ${asr_exp} (run stage 11 or set --inference_asr_model)"
+        [ -n "${found}" ] ||
+            fail "Stage ${current_stage}: no checkpoint in ${asr_exp} (run stage 11 or set --inference_asr_model)"
         inference_model=$(basename "${found}")
         log "Stage ${current_stage}: ${inference_asr_model} is not in ${asr_exp}; decoding ${inference_model}"
     fi
-    set_decode_dir
-}
-
-set_decode_dir() {
-    local tag=${inference_tag}
-    if [ -z "${tag}" ]; then
-        tag=ctc_greedy
-        [ -z "${inference_config}" ] || tag=$(basename "${inference_config}" .yaml | sed -e 's/^decode_//')
-        [ -z "${inference_args}" ] || tag+="$(echo "${inference_args}" | sed -e "s/--/\_/g" -e "s/[ |=/]//g")"
-        tag+="_asr_model_$(echo "${inference_model}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")"
-    fi
-    decode_dir=${asr_exp}/decode_${tag}
+    derive_decode_dir
 }
 
 stage_12() {
@@ -732,8 +739,14 @@ plan_pruning() {
 decode_set() {
     local data=${data_feats}/$1 dir=${decode_dir}/$1 jobs index opts=() runner=${decode_cmd} gpus=0 outputs=()
     local logdir=${decode_dir}/$1/logdir
-    if is_done "${dir}/.done" && has_requested_outputs "${dir}" && [ "${pruning_plan_remade:-false}" = false ]; then report_skip "${dir}/.done" "decoding of $1"; return; fi
-    is_done "${dir}/.done" && log "Stage 12: ${dir} lacks some of the sizes ${subnets}${prune_depths:+ or pruned depths ${prune_depths}}; decoding $1 again"
+    if is_done "${dir}/.done" && has_requested_outputs "${dir}" && [ "${pruning_plan_remade:-false}" = false ]; then
+        report_skip "${dir}/.done" "decoding of $1"
+        return
+    fi
+    if is_done "${dir}/.done"; then
+        log "Stage 12: ${dir} lacks some of the sizes ${subnets}${prune_depths:+ or pruned depths ${prune_depths}};" \
+            "decoding $1 again"
+    fi
     require_inputs "run stage 3 first" "${data}/.done"
     if [ "${gpu_inference}" = true ]; then runner=${cuda_cmd}; gpus=1; fi
     [ -z "${subnets}" ] || opts+=(--subnets "${subnets}")
@@ -743,7 +756,8 @@ decode_set() {
     rm -rf "${dir}"
     mkdir -p "${logdir}"
     split_keys "${data}/wav.scp" "${logdir}/keys" "${jobs}"
-    log "Stage 12: decoding ${data} with ${inference_model}, sizes: ${subnets:-all}, ${jobs} job(s) (logs: ${logdir}/decode.*.log)"
+    log "Stage 12: decoding ${data} with ${inference_model}, sizes: ${subnets:-all}, ${jobs} job(s)" \
+        "(logs: ${logdir}/decode.*.log)"
     # shellcheck disable=SC2086
     ${runner} --gpu "${gpus}" JOB=1:"${jobs}" "${logdir}/decode.JOB.log" \
         ${python} -m "${asr_inference_module}" --asr_train_config "${asr_exp}/config.yaml" \
@@ -904,10 +918,16 @@ pack_size() {
 run_stage() {
     current_stage=$1
     case "$1" in
-        6) announce_lm_stages ;;
-        7 | 8 | 9) [ "${stage}" -lt 6 ] || [ "$1" -ne "${stage}" ] || announce_lm_stages ;;
+        6 | 7 | 8 | 9) lm_stage "$1" ;;
         *) "stage_$1" ;;
     esac
+}
+
+# Stages 6-9 (language model) are skipped; the first of them that this call reaches says so.
+lm_stage() {
+    if [ "$1" -eq 6 ] || [ "$1" -eq "${stage}" ]; then
+        announce_lm_stages
+    fi
 }
 
 # ------------------------------------------------------------------------------- main

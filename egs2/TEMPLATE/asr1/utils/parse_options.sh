@@ -6,8 +6,43 @@
 # help_message (printed for -h/--help). A name outside option_names, an option without a
 # value and a positional argument are errors (exit status 2). option_given NAME tells
 # whether NAME was set on the command line.
+#
+# option_names need not be written out: options_declared_in FILE lists the variables
+# assigned in FILE's defaults block, the lines between "# ---- options" and
+# "# ---- end of options" (any number of dashes), so every option is written once, with
+# its default, and the list follows the block.
+#
+# A script with messages of its own defines option_error before calling parse_options;
+# it is called with the kind of error and the offending argument, and must exit. The kinds:
+# "unknown" (a name outside option_names), "missing_value" (a known name last, without a
+# value), "unknown_last" (an unknown name last, without a value), "positional" (not an
+# option). Without it, parse_options prints its own message and exits 2 (an unknown name
+# given last counts as a missing value there).
 
 given_options=" "
+
+# the names assigned at the start of a line in FILE's defaults block, space-separated
+options_declared_in() {
+    awk '/^# -+ options$/ { inside = 1; next }
+         /^# -+ end of options$/ { inside = 0 }
+         inside && /^[A-Za-z_][A-Za-z0-9_]*=/ { sub(/=.*/, ""); printf "%s ", $0 }' "$1"
+}
+
+# report a bad command line through the caller's option_error, else with these messages
+report_option_error() {
+    local kind=$1 arg=$2
+    if declare -F option_error >/dev/null; then
+        option_error "${kind}" "${arg}"
+    fi
+    case "${kind}" in
+        missing_value | unknown_last) echo "${0##*/}: error: option '${arg}' needs a value (see --help)" >&2 ;;
+        positional)
+            echo "${0##*/}: error: unexpected argument '${arg}': options look like --name value (see --help)" >&2
+            ;;
+        *) echo "${0##*/}: error: unknown option '${arg}' (see --help)" >&2 ;;
+    esac
+    exit 2
+}
 
 parse_options() {
     local arg name value
@@ -26,23 +61,20 @@ parse_options() {
             --*)
                 name=${arg}
                 if [ $# -lt 2 ]; then
-                    echo "${0##*/}: error: option '${arg}' needs a value (see --help)" >&2
-                    exit 2
+                    name=${arg#--}
+                    [[ " ${option_names} " == *" ${name//-/_} "* ]] || report_option_error unknown_last "${arg}"
+                    report_option_error missing_value "${arg}"
                 fi
                 value=$2
                 shift 2
                 ;;
             *)
-                echo "${0##*/}: error: unexpected argument '${arg}': options look like --name value (see --help)" >&2
-                exit 2
+                report_option_error positional "${arg}"
                 ;;
         esac
         name=${name#--}
         name=${name//-/_}
-        if [[ " ${option_names} " != *" ${name} "* ]]; then
-            echo "${0##*/}: error: unknown option '${arg%%=*}' (see --help)" >&2
-            exit 2
-        fi
+        [[ " ${option_names} " == *" ${name} "* ]] || report_option_error unknown "${arg%%=*}"
         printf -v "${name}" '%s' "${value}"
         given_options+="${name} "
     done

@@ -7,6 +7,7 @@ set -euo pipefail
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 repo_root=$(cd "${recipe_dir}/../../.." && pwd)
 
+# ---------------------------------------------------------------------------- options
 stage=1
 stop_stage=2
 corpus_dir=
@@ -16,6 +17,7 @@ parts="dev-clean dev-other test-clean test-other train-clean-100 train-clean-360
 relax_checks=false
 base_url=https://www.openslr.org/resources/12
 python=${python:-python3}
+# ------------------------------------------------------------------------ end of options
 
 log() {
     echo "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*" >&2
@@ -26,7 +28,7 @@ die() {
     exit 1
 }
 
-usage() {
+help_message=$(
     cat <<EOF
 Usage: local/data.sh [options]   (run from egs2/librispeech/asr1)
 
@@ -48,25 +50,20 @@ Options:
   --python CMD          python command (default: \$python, else python3)
   -h, --help            show this help and exit
 EOF
+)
+
+# bad options get this script's messages and status (see utils/parse_options.sh)
+option_error() {
+    case "$1" in
+        missing_value) die "option $2 needs a value (see --help)" ;;
+        *) die "unknown option or argument '$2' (see --help)" ;;
+    esac
 }
 
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -h | --help)
-            usage
-            exit 0
-            ;;
-        --stage | --stop_stage | --corpus_dir | --data_dir | --download_dir | --parts | \
-            --relax_checks | --base_url | --python)
-            [ $# -ge 2 ] || die "option $1 needs a value (see --help)"
-            printf -v "${1#--}" '%s' "$2"
-            shift 2
-            ;;
-        *)
-            die "unknown option or argument '$1' (see --help)"
-            ;;
-    esac
-done
+# shellcheck source=../../../TEMPLATE/asr1/utils/parse_options.sh
+. "${recipe_dir}/utils/parse_options.sh"
+option_names=$(options_declared_in "${BASH_SOURCE[0]}")
+parse_options "$@"
 
 [[ "${stage}" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '${stage}'"
 [[ "${stop_stage}" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '${stop_stage}'"
@@ -99,7 +96,8 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
             --corpus_dir "${corpus_dir}" --parts "${part_list[@]}" --base_url "${base_url}"
     else
         log "stage 1: using the corpus in ${corpus_dir}; nothing to download"
-        [ -d "${corpus_dir}" ] || die "corpus folder '${corpus_dir}' does not exist (LIBRISPEECH in db.sh or --corpus_dir)"
+        [ -d "${corpus_dir}" ] ||
+            die "corpus folder '${corpus_dir}' does not exist (LIBRISPEECH in db.sh or --corpus_dir)"
     fi
 fi
 

@@ -8,6 +8,7 @@ set -euo pipefail
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 repo_root=$(cd "${recipe_dir}/../../.." && pwd)
 
+# ---------------------------------------------------------------------------- options
 data_dir=data
 wav_dir=downloads/mini_synth
 num_train=2500
@@ -20,6 +21,7 @@ nj=2
 backend=auto
 force=false
 python=${python:-python3}
+# ------------------------------------------------------------------------ end of options
 
 log() {
     echo "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[0]##*/}) $*" >&2
@@ -30,7 +32,7 @@ die() {
     exit 1
 }
 
-usage() {
+help_message=$(
     cat <<EOF
 Usage: local/data.sh [options]   (run from egs2/mini_synth/asr1)
 
@@ -53,25 +55,20 @@ Options:
   --python CMD            python command (default: \$python, else python3)
   -h, --help              show this help and exit
 EOF
+)
+
+# bad options get this script's messages and status (see utils/parse_options.sh)
+option_error() {
+    case "$1" in
+        missing_value) die "option $2 needs a value (see --help)" ;;
+        *) die "unknown option or argument '$2' (see --help)" ;;
+    esac
 }
 
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -h | --help)
-            usage
-            exit 0
-            ;;
-        --data_dir | --wav_dir | --num_train | --num_dev | --num_test | --num_dev_voices | \
-            --num_test_voices | --seed | --nj | --backend | --force | --python)
-            [ $# -ge 2 ] || die "option $1 needs a value (see --help)"
-            printf -v "${1#--}" '%s' "$2"
-            shift 2
-            ;;
-        *)
-            die "unknown option or argument '$1' (see --help)"
-            ;;
-    esac
-done
+# shellcheck source=../../../TEMPLATE/asr1/utils/parse_options.sh
+. "${recipe_dir}/utils/parse_options.sh"
+option_names=$(options_declared_in "${BASH_SOURCE[0]}")
+parse_options "$@"
 
 for option in num_train num_dev num_test num_dev_voices num_test_voices seed nj; do
     [[ "${!option}" =~ ^[0-9]+$ ]] || die "--${option} must be a non-negative whole number, got '${!option}'"
