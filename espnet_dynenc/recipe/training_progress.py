@@ -22,6 +22,8 @@ _BATCHES = re.compile(r"INFO: (\d+)epoch:train:(\d+)-(\d+)batch: (.*)")
 _RESULTS = re.compile(r"INFO: (\d+)epoch results: (.*)")
 _FINISHED = re.compile(r"INFO: The training was finished at (\d+) epochs")
 _RESUMED = re.compile(r"INFO: The training was resumed using (\S+)")
+# torch.distributed's error handler prefixes every line of a rank's traceback
+_RANK_PREFIX = re.compile(r"^\[rank(\d+)\]: ?")
 # validation scores worth a console line, in this order when present
 _VALID_KEYS = ("cer_ctc", "loss_ctc", "loss", "acc")
 
@@ -82,6 +84,9 @@ class ProgressFormatter:
 
     def feed(self, line: str) -> List[str]:
         line = line.rstrip("\n")
+        rank = _RANK_PREFIX.match(line)
+        if rank:
+            line = line[rank.end():]
         if self.in_traceback:
             if line.startswith((" ", "\t", "Traceback")) or not line.strip():
                 return [f"{self.prefix}  {line}"] if line.strip() else []
@@ -89,7 +94,8 @@ class ProgressFormatter:
             return [f"{self.prefix}  {line}"]
         if line.startswith("Traceback (most recent call last)"):
             self.in_traceback = True
-            return [f"{self.prefix}error in training: {line}"]
+            where = f" (rank {rank.group(1)})" if rank else ""
+            return [f"{self.prefix}error in training: {line}{where}"]
         match = _EPOCH_STARTED.search(line)
         if match:
             self.epoch, self.max_epoch = int(match.group(1)), int(match.group(2))

@@ -68,7 +68,7 @@ def test_a_rank_that_fails_during_an_epoch_fails_the_stage(tiny_recipe):
     proc = run_asr(recipe, *COMMON, "--stop_stage", "10")
     assert proc.returncode == 0, proc.stdout[-5000:]
     # a training utterance that was fine when the statistics were computed is now unreadable
-    broken = Path(sorted(read_table(recipe / "dump" / "raw" / "train" / "wav.scp").values())[3])
+    broken = recipe / sorted(read_table(recipe / "dump" / "raw" / "train" / "wav.scp").values())[3]
     broken.write_bytes(b"this is not a RIFF file")
     started = time.monotonic()
     proc = run_asr(recipe, *COMMON, "--stage", "11", "--train_hosts", "localhost,localhost",

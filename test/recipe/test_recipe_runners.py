@@ -53,13 +53,14 @@ def test_at_most_max_jobs_run_at_once(tmp_path):
 
 
 def test_a_job_stopped_and_continued_is_not_a_failed_job(tmp_path):
-    """run.pl runs jobs under job control, where wait also returns when a job is stopped
-    (kill -STOP, a suspended terminal): the job must still be waited for to its end."""
+    """A job that is stopped and continued (kill -STOP, a suspended terminal) is waited for
+    to its end, not reported failed while it goes on."""
     import signal
     import time
 
     runner = subprocess.Popen([RUN_PL, "logs/s.log", "bash", "-c", "echo $$ > pid; sleep 2; echo finished"],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
     pid_file = tmp_path / "pid"
     while not pid_file.exists() or not pid_file.read_text().strip():
         time.sleep(0.05)
@@ -70,6 +71,54 @@ def test_a_job_stopped_and_continued_is_not_a_failed_job(tmp_path):
     out, err = runner.communicate(timeout=60)
     assert runner.returncode == 0, err
     assert "finished" in (tmp_path / "logs/s.log").read_text()
+
+
+def _start_sleeping_job(tmp_path, *, new_session):
+    """run.pl with one job that records its pid and sleeps; returns the runner and the job's pid."""
+    import time
+
+    runner = subprocess.Popen([RUN_PL, "logs/k.log", "bash", "-c", "echo $$ > pid; sleep 60"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_session)
+    pid_file = tmp_path / "pid"
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        time.sleep(0.05)
+    return runner, int(pid_file.read_text())
+
+
+def _ends_soon(pid: int) -> bool:
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_kill_9_of_the_callers_process_group_ends_the_jobs(tmp_path):
+    """A recipe killed with SIGKILL as a whole (its process group) leaves no job running on
+    its own: a training orphaned that way would go on writing into the experiment while
+    the next run resumes it."""
+    import signal
+
+    runner, job = _start_sleeping_job(tmp_path, new_session=True)
+    assert os.getpgid(job) == runner.pid  # the job is in the caller's process group
+    os.killpg(runner.pid, signal.SIGKILL)
+    runner.wait(timeout=10)
+    assert _ends_soon(job)
+
+
+def test_term_to_run_pl_alone_stops_its_jobs(tmp_path):
+    import signal
+
+    runner, job = _start_sleeping_job(tmp_path, new_session=False)
+    runner.send_signal(signal.SIGTERM)
+    _, err = runner.communicate(timeout=30)
+    assert runner.returncode == 143 and "unfinished jobs were stopped" in err
+    assert _ends_soon(job)
 
 
 def test_arguments_with_spaces_and_specials_arrive_literally(tmp_path):

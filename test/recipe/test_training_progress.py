@@ -54,6 +54,16 @@ def test_resumed_training_estimates_from_its_own_epochs_and_tracebacks_pass_thro
                    "  soundfile.LibsndfileError: Error opening 'a.wav': Format not recognised."]
 
 
+def test_a_ranks_traceback_is_shown_without_torch_distributed_prefix():
+    fmt = ProgressFormatter(prefix="Stage 11: ")
+    lines = ["[rank1]: Traceback (most recent call last):", '[rank1]:   File "x.py", line 1, in <module>',
+             "[rank1]: soundfile.LibsndfileError: Error opening 'a.wav'", "[rank0]: unrelated"]
+    out = [o for line in lines for o in fmt.feed(line)]
+    assert out == ["Stage 11: error in training: Traceback (most recent call last): (rank 1)",
+                   'Stage 11:     File "x.py", line 1, in <module>',
+                   "Stage 11:   soundfile.LibsndfileError: Error opening 'a.wav'"]
+
+
 def test_format_seconds():
     assert [format_seconds(s) for s in (0, 59.6, 75, 3725)] == ["0s", "1m00s", "1m15s", "1h02m05s"]
 

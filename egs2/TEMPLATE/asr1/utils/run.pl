@@ -91,12 +91,23 @@ run_job() {
 status_dir=$(mktemp -d "${TMPDIR:-/tmp}/run.pl.XXXXXX") || die "cannot create a temporary directory"
 trap 'rm -rf "${status_dir}"' EXIT
 
-stop_jobs() {
-    # every job runs in its own process group (set -m), so its children stop with it
-    local pid
-    for pid in $(jobs -p); do
-        kill -TERM -- "-${pid}" 2>/dev/null
+# Jobs stay in the caller's process group: whatever stops the recipe as a whole (Ctrl-C in
+# its terminal, kill -9 of its process group) reaches every job too, so no training is left
+# running on its own. A TERM or INT sent to run.pl alone is passed on to every process below
+# it (without job control, bash starts background jobs with INT ignored).
+descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        descendants "${child}"
+        echo "${child}"
     done
+}
+
+stop_jobs() {
+    local pids
+    pids=$(descendants $$)
+    # shellcheck disable=SC2086  # one argument per process id
+    [ -z "${pids}" ] || kill -TERM ${pids} 2>/dev/null
     wait
     echo "${me}: interrupted; unfinished jobs were stopped" >&2
     exit "$1"
@@ -104,7 +115,6 @@ stop_jobs() {
 trap 'stop_jobs 130' INT
 trap 'stop_jobs 143' TERM
 
-set -m
 for ((index = job_first; index <= job_last; index++)); do
     while [ "$(jobs -rp | wc -l)" -ge "${max_jobs_run}" ]; do
         wait -n
@@ -119,17 +129,9 @@ for ((index = job_first; index <= job_last; index++)); do
         fi
     ) &
 done
-# With job control on, wait also returns when a job is stopped (kill -STOP, a suspended
-# terminal): keep waiting until every job has ended, sleeping while all that is left is
-# stopped, so that a suspended and continued job is not taken for a failed one.
-while [ "$(find "${status_dir}" -type f | wc -l)" -lt "${num_jobs}" ] && [ -n "$(jobs -p)" ]; do
-    if [ -n "$(jobs -rp)" ]; then
-        wait -n 2>/dev/null || true
-    else
-        sleep 1
-    fi
-done
-set +m
+# without job control a stopped and continued job (kill -STOP, a suspended terminal) is
+# simply waited for to its end
+wait
 
 failed=0
 first_status=0
