@@ -10,13 +10,21 @@ settings does nothing (``--force`` remakes the corpus).
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from espnet_dynenc.corpora.synth import ACCENTS, BACKENDS, CorpusConfig, EspeakError, generate_corpus
 
 
 def _comma_list(value: str) -> List[str]:
     return [item for item in value.split(",") if item]
+
+
+def _snr_range(value: str) -> Tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in dB, e.g. 5,15, got '{value}'") from None
+    return low, high
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -51,6 +59,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--espeak_command", default=defaults.espeak_command,
                         help="espeak-ng program for --backend command")
     parser.add_argument("--nj", type=int, default=defaults.nj, help="worker processes")
+    parser.add_argument("--babble_talkers", type=int, default=defaults.babble_talkers,
+                        help="other speakers of the same split talking under each utterance (0: none)")
+    parser.add_argument("--babble_snr", type=_snr_range, default=",".join(map(str, defaults.babble_snr)),
+                        help="range of the speech-to-babble ratio in dB, LOW,HIGH")
     parser.add_argument("--force", action="store_true", help="remake the corpus even if it is complete")
     return parser
 
@@ -62,7 +74,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         num_train=args.num_train, num_dev=args.num_dev, num_test=args.num_test, seed=args.seed,
         num_dev_voices=args.num_dev_voices, num_test_voices=args.num_test_voices,
         accents=tuple(args.accents), variants=tuple(args.variants),
-        backend=args.backend, espeak_command=args.espeak_command, nj=args.nj)
+        backend=args.backend, espeak_command=args.espeak_command, nj=args.nj,
+        babble_talkers=args.babble_talkers, babble_snr=args.babble_snr)
     try:
         generate_corpus(config, force=args.force, log=lambda line: print(line, flush=True))
     except (ValueError, EspeakError) as err:

@@ -1,5 +1,7 @@
 """The mini_synth corpus: grammar, held-out voices, reproducibility, files and options."""
+import dataclasses
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -107,6 +109,45 @@ def test_utterance_plan_depends_only_on_seed_split_and_index(tmp_path):
         assert utt.utt_id.startswith(utt.speaker_id + "-")
         low, high = synth.RATE_WPM
         assert low <= utt.rate <= high
+
+
+def test_babble_is_planned_after_the_utterance_from_other_voices_of_its_split(tmp_path):
+    plan = synth.plan_voices(1, tuple(synth.ACCENTS), synth.VARIANTS, 2, 2)
+    plain = synth.plan_split("test", 20, 1, plan, tmp_path)
+    noisy = synth.plan_split("test", 20, 1, plan, tmp_path, babble_talkers=2, babble_snr=(5.0, 8.0))
+    test_voices = {s.voice.espeak_name for s in plan.speakers("test")}
+    for clean, utt in zip(plain, noisy):
+        # the utterance itself is drawn as without babble
+        assert clean == dataclasses.replace(utt, babble=(), snr_db=None) and clean.babble == ()
+        assert len(utt.babble) == 2 and 5.0 <= utt.snr_db <= 8.0
+        for talker in utt.babble:
+            assert talker.espeak_voice in test_voices and talker.espeak_voice != utt.espeak_voice
+            assert 0.0 <= talker.start <= 1.0
+
+
+def test_babble_is_mixed_at_the_planned_ratio():
+    rng = np.random.default_rng(0)
+    speech = rng.standard_normal(16000) * 0.1
+    talkers = [(rng.standard_normal(7000) * 0.3, 0.5), (rng.standard_normal(20000) * 0.05, 0.0)]
+    mixed = synth.mix_babble(speech, talkers, 10.0)
+    babble = mixed - speech
+    assert mixed.shape == speech.shape
+    ratio = 20 * np.log10(np.sqrt(np.mean(speech ** 2)) / np.sqrt(np.mean(babble ** 2)))
+    assert ratio == pytest.approx(10.0, abs=1e-6)
+    # the first talker, 7000 samples cut in at its middle, repeats to cover the utterance
+    first = np.tile(talkers[0][0], 4)[3500:3500 + 16000]
+    assert np.corrcoef(babble, first)[0, 1] > 0.9
+
+
+def test_babble_settings_only_when_babble_is_on(tmp_path):
+    plain = synth.CorpusConfig(data_dir=tmp_path / "d", wav_dir=tmp_path / "w")
+    assert "babble_talkers" not in plain.settings("loader", "1")  # corpora made before still count as done
+    noisy = dataclasses.replace(plain, babble_talkers=3, babble_snr=(0.0, 10.0))
+    assert noisy.settings("loader", "1")["babble_talkers"] == 3 and noisy.settings("loader", "1")["babble_snr"] == [0.0, 10.0]
+    for bad, message in (({"babble_talkers": -1}, "--babble_talkers must be 0 or more, got -1"),
+                         ({"babble_snr": (10.0, 5.0)}, "--babble_snr: the low end 10.0 dB is above the high end 5.0 dB")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            dataclasses.replace(plain, **bad).validate()
 
 
 def test_too_many_held_out_voices_is_refused():

@@ -24,7 +24,7 @@ One module per job, in the order a run uses them:
 
 The names callers use are importable from this package directly.
 """
-from espnet_dynenc.corpora.synth.audio import SAMPLE_RATE, to_16k, write_wav_atomically
+from espnet_dynenc.corpora.synth.audio import SAMPLE_RATE, mix_babble, to_16k, write_wav_atomically
 from espnet_dynenc.corpora.synth.corpus import (
     DONE_MARKER,
     CorpusConfig,
@@ -57,7 +57,7 @@ from espnet_dynenc.corpora.synth.grammar import (
     number_words,
     vocabulary,
 )
-from espnet_dynenc.corpora.synth.plan import UttPlan, plan_split
+from espnet_dynenc.corpora.synth.plan import BabbleTalker, UttPlan, plan_split
 from espnet_dynenc.corpora.synth.render import render_all
 from espnet_dynenc.corpora.synth.voices import (
     ACCENTS,
@@ -77,7 +77,7 @@ __all__ = [
     "ACCENTS", "BACKENDS", "COLORS", "DEVICES", "DONE_MARKER", "FOODS", "LEVEL_DBFS", "NAMES", "OBJECTS",
     "OPENINGS", "PITCH_BANDS", "PLACES", "RATE_WPM", "SAMPLE_RATE", "SPLITS", "SYNTH_VOLUME", "TEMPLATES",
     "TIMES_OF_DAY", "VARIANTS", "Backend", "CommandBackend", "CorpusConfig", "CorpusSummary", "EspeakError",
-    "LoaderBackend", "Speaker", "Template", "UttPlan", "Voice", "VoicePlan", "check_variants",
+    "BabbleTalker", "LoaderBackend", "Speaker", "Template", "UttPlan", "Voice", "VoicePlan", "check_variants",
     "check_voice_lists", "generate_corpus", "is_complete", "make_backend", "make_sentence", "number_words",
-    "plan_split", "plan_voices", "render_all", "to_16k", "vocabulary", "write_wav_atomically",
+    "mix_babble", "plan_split", "plan_voices", "render_all", "to_16k", "vocabulary", "write_wav_atomically",
 ]

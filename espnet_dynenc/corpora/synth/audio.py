@@ -2,6 +2,7 @@
 import math
 import wave
 from pathlib import Path
+from typing import Sequence, Tuple
 
 import numpy as np
 import soxr
@@ -17,14 +18,44 @@ def to_16k(samples: np.ndarray, rate: int, level_dbfs: float) -> np.ndarray:
     The level is set in floating point after resampling, and lowered where it would push
     a peak past 0.99 of full scale, so no sample clips.
     """
+    return set_level(resample_16k(samples, rate), level_dbfs)
+
+
+def resample_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """int16 ``samples`` at ``rate`` as float64 in [-1, 1] at 16 kHz."""
     audio = samples.astype(np.float64) / 32768.0
     if rate != SAMPLE_RATE:
         audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ")
-    rms = math.sqrt(float(np.mean(audio ** 2))) if audio.size else 0.0
-    if rms > 0:
-        gain = min(10 ** (level_dbfs / 20) / rms, 0.99 / float(np.max(np.abs(audio))))
+    return audio
+
+
+def rms(audio: np.ndarray) -> float:
+    return math.sqrt(float(np.mean(audio ** 2))) if audio.size else 0.0
+
+
+def set_level(audio: np.ndarray, level_dbfs: float) -> np.ndarray:
+    """Float audio scaled to an RMS level (lowered where a peak would pass 0.99), as int16."""
+    level = rms(audio)
+    if level > 0:
+        gain = min(10 ** (level_dbfs / 20) / level, 0.99 / float(np.max(np.abs(audio))))
         audio = audio * gain
     return np.round(audio * 32767).astype(np.int16)
+
+
+def mix_babble(speech: np.ndarray, talkers: Sequence[Tuple[np.ndarray, float]], snr_db: float) -> np.ndarray:
+    """``speech`` plus the talkers' audio (each cut in at its start fraction and repeated to
+    the speech's length), summed and scaled to ``snr_db`` below the speech's RMS."""
+    babble = np.zeros_like(speech)
+    for audio, start in talkers:
+        if audio.size == 0:
+            continue
+        offset = int(start * audio.size)
+        repeats = -(-(offset + speech.size) // audio.size)
+        babble += np.tile(audio, repeats)[offset:offset + speech.size]
+    level = rms(babble)
+    if level == 0:
+        return speech
+    return speech + babble * (rms(speech) / level) * 10 ** (-snr_db / 20)
 
 
 def write_wav_atomically(path: Path, samples: np.ndarray) -> None:

@@ -40,6 +40,8 @@ class CorpusConfig:
     backend: str = "auto"
     espeak_command: str = "espeak-ng"
     nj: int = 2
+    babble_talkers: int = 0
+    babble_snr: Tuple[float, float] = (5.0, 15.0)
 
     def counts(self) -> Dict[str, int]:
         return {"train": self.num_train, "dev": self.num_dev, "test": self.num_test}
@@ -51,6 +53,11 @@ class CorpusConfig:
                               ("--num_test_voices", self.num_test_voices), ("--nj", self.nj)):
             if value < 1:
                 raise ValueError(f"{option} must be at least 1, got {value}")
+        if self.babble_talkers < 0:
+            raise ValueError(f"--babble_talkers must be 0 or more, got {self.babble_talkers}")
+        low, high = self.babble_snr
+        if not low <= high:
+            raise ValueError(f"--babble_snr: the low end {low} dB is above the high end {high} dB")
         if self.backend not in BACKENDS:
             raise ValueError(f"--backend: unknown backend '{self.backend}'; choose from {', '.join(BACKENDS)}")
         if self.data_dir.resolve() == self.wav_dir.resolve():
@@ -64,6 +71,9 @@ class CorpusConfig:
             "accents": list(self.accents), "variants": list(self.variants),
             "backend": backend_name, "backend_version": backend_version,
             "wav_dir": str(self.wav_dir.resolve()),
+            # only with babble, so that a corpus made before the option still counts as complete
+            **({"babble_talkers": self.babble_talkers, "babble_snr": list(self.babble_snr)}
+               if self.babble_talkers else {}),
         }
 
 
@@ -102,7 +112,8 @@ def generate_corpus(config: CorpusConfig, force: bool = False,
     marker.unlink(missing_ok=True)
     voice_plan = plan_voices(config.seed, config.accents, config.variants,
                              config.num_dev_voices, config.num_test_voices)
-    plans = {s: plan_split(s, n, config.seed, voice_plan, config.wav_dir.resolve())
+    plans = {s: plan_split(s, n, config.seed, voice_plan, config.wav_dir.resolve(), config.babble_talkers,
+                           config.babble_snr)
              for s, n in config.counts().items()}
     log(f"mini_synth: synthesizing {sum(config.counts().values())} utterances with espeak-ng "
         f"({backend_name} {backend_version}), {config.nj} worker(s)")

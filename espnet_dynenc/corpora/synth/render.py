@@ -7,7 +7,14 @@ import multiprocessing
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
-from espnet_dynenc.corpora.synth.audio import SAMPLE_RATE, to_16k, write_wav_atomically
+from espnet_dynenc.corpora.synth.audio import (
+    SAMPLE_RATE,
+    mix_babble,
+    resample_16k,
+    set_level,
+    to_16k,
+    write_wav_atomically,
+)
 from espnet_dynenc.corpora.synth.espeak import Backend, EspeakError, make_backend
 from espnet_dynenc.corpora.synth.plan import UttPlan
 
@@ -20,12 +27,21 @@ def _init_worker(backend_name: str, espeak_command: str) -> None:
 
 
 def _render(plan: UttPlan) -> float:
-    """Synthesize one planned utterance into its WAV file; return its duration in seconds."""
+    """Synthesize one planned utterance (and its babble) into its WAV file; return its
+    duration in seconds."""
     samples, rate = _worker_backend.synthesize(plan.text.lower(), plan.espeak_voice, plan.rate, plan.pitch,
                                                plan.noise_seed)
     if samples.size == 0:
         raise EspeakError(f"{plan.utt_id}: espeak-ng produced no audio for '{plan.text}'")
-    audio = to_16k(samples, rate, plan.level_dbfs)
+    if not plan.babble:
+        audio = to_16k(samples, rate, plan.level_dbfs)
+    else:
+        talkers = []
+        for talker in plan.babble:
+            other, other_rate = _worker_backend.synthesize(talker.text.lower(), talker.espeak_voice, talker.rate,
+                                                           talker.pitch, talker.noise_seed)
+            talkers.append((resample_16k(other, other_rate), talker.start))
+        audio = set_level(mix_babble(resample_16k(samples, rate), talkers, plan.snr_db), plan.level_dbfs)
     write_wav_atomically(Path(plan.wav_path), audio)
     return len(audio) / SAMPLE_RATE
 

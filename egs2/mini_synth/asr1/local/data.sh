@@ -19,6 +19,8 @@ num_test_voices=12
 seed=1
 nj=2
 backend=auto
+babble_talkers=0
+babble_snr=5,15
 force=false
 python=${python:-python3}
 # ------------------------------------------------------------------------ end of options
@@ -51,6 +53,9 @@ Options:
   --seed N                seed for everything random (default: ${seed})
   --nj N                  worker processes (default: ${nj})
   --backend NAME          espeak-ng backend: auto, loader or command (default: ${backend})
+  --babble_talkers N      other speakers of the same split talking under each utterance, 0: none
+                          (default: ${babble_talkers})
+  --babble_snr LO,HI      range of the speech-to-babble ratio in dB (default: ${babble_snr})
   --force BOOL            true: remake the corpus even if complete (default: ${force})
   --python CMD            python command (default: \$python, else python3)
   -h, --help              show this help and exit
@@ -70,7 +75,7 @@ option_error() {
 option_names=$(options_declared_in "${BASH_SOURCE[0]}")
 parse_options "$@"
 
-for option in num_train num_dev num_test num_dev_voices num_test_voices seed nj; do
+for option in num_train num_dev num_test num_dev_voices num_test_voices seed nj babble_talkers; do
     [[ "${!option}" =~ ^[0-9]+$ ]] || die "--${option} must be a non-negative whole number, got '${!option}'"
 done
 force_option=()
@@ -89,6 +94,7 @@ ${python} -m espnet_dynenc.bin.make_synth_corpus \
     --data_dir "${data_dir}" --wav_dir "${wav_dir}" \
     --num_train "${num_train}" --num_dev "${num_dev}" --num_test "${num_test}" \
     --num_dev_voices "${num_dev_voices}" --num_test_voices "${num_test_voices}" \
-    --seed "${seed}" --nj "${nj}" --backend "${backend}" "${force_option[@]}"
+    --seed "${seed}" --nj "${nj}" --backend "${backend}" \
+    --babble_talkers "${babble_talkers}" --babble_snr "${babble_snr}" "${force_option[@]}"
 
 log "done"
