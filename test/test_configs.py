@@ -17,6 +17,13 @@ def test_generated_paper_configs_are_up_to_date():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_generated_comparison_configs_are_up_to_date():
+    """conf/comparison/*.yaml of the embedded recipe follow the main job's config."""
+    script = REPO / "egs2" / "mini_synth" / "asr1" / "local" / "make_comparison_configs.py"
+    proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_there_are_paper_configs_for_both_corpora():
     names = {p.relative_to(REPO).as_posix() for p in CONFIGS}
     for corpus in ("librispeech", "tedlium2"):

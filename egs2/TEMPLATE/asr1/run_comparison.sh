@@ -58,6 +58,10 @@ for seed in ${seeds} ${other_seeds}; do
     [[ ${seed} =~ ^[0-9]+$ ]] || usage_error "seeds must be whole numbers, got '${seed}'"
 done
 [ -n "${seeds// /}" ] || usage_error "--seeds is empty"
+[ -f path.sh ] || usage_error "no path.sh in $(pwd): run from a recipe directory (egs2/<corpus>/asr1)"
+# the environment asr.sh works in (tools/venv, the package on PYTHONPATH), also for the tables
+# shellcheck source=path.sh
+. ./path.sh
 
 # ----------------------------------------------------------------------------- the plan
 names=() roles=() configs=() options=() run_seeds=()
