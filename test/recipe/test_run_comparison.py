@@ -60,7 +60,7 @@ def test_run_comparison_writes_every_table_with_a_row_per_method(tmp_path):
 
     proc = compare()
     assert proc.returncode == 0, proc.stdout[-6000:]
-    assert "run 1/10: des_simple_topk, seed 0" in proc.stdout and "run 10/10: dmao, seed 0" in proc.stdout
+    assert "run 1/11: des_simple_topk, seed 0" in proc.stdout and "run 11/11: dmao, seed 0" in proc.stdout
     assert "Stage 11: training finished after 2 epochs" in proc.stdout  # each run's progress on the console
     text = (recipe / "COMPARISON.md").read_text()
     for row in ("| 4 | des_simple_topk | 2 |", "| 8 | des_zero_out | 2 |", "| 4 | aux_loss | 1 |",
@@ -71,7 +71,7 @@ def test_run_comparison_writes_every_table_with_a_row_per_method(tmp_path):
         assert row in text, row
     assert (recipe / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     manifest = (recipe / "exp" / "comparison" / "manifest.tsv").read_text().splitlines()
-    assert len(manifest) == 10 and manifest[0] == "des_simple_topk supernet 0 exp/asr_des_simple_topk_seed0"
+    assert len(manifest) == 11 and manifest[0] == "des_simple_topk supernet 0 exp/asr_des_simple_topk_seed0"
 
     again = compare()
     assert again.returncode == 0, again.stdout[-3000:]
