@@ -6,16 +6,19 @@
 Columns: size, parameters, FLOPs per second of audio, WER and CER per test set (from
 ``<set>/<size>/score_{wer,cer}/result.txt``) and the real-time factor per test set (from
 ``<set>/<size>/decode_stats.yaml``). With ``--prune_depths``, a second section compares
-the pruning strategies per depth (``<set>/pruned/<strategy>/<depth>/``). Missing numbers
-show as n/a.
+the pruning strategies per depth (``<set>/pruned/<strategy>/<depth>/``). When other
+decodings of the same model are scored too (greedy, beam, beam + LM: each its own
+``decode_*`` directory), a last section compares them per size, with their RTF. Missing
+numbers show as n/a.
 """
 import argparse
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.recipe.decodings_table import decodings_markdown, describe_decoding
 from espnet_dynenc.recipe.pruning_table import pruning_markdown
-from espnet_dynenc.recipe.results_table import parse_sizes, results_markdown
+from espnet_dynenc.recipe.results_table import parse_sizes, results_markdown, sizes_decoded
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -39,10 +42,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     try:
         test_sets = args.test_sets.split()
+        sizes = parse_sizes(args.subnets)
         pruning = pruning_markdown(args.decode_dir, test_sets, parse_sizes(args.prune_depths),
                                    args.prune_strategies.split())
-        text = results_markdown(args.decode_dir, test_sets, parse_sizes(args.subnets), args.model_file,
-                                args.device, pruning)
+        compared = decodings_markdown(args.decode_dir.parent, test_sets, sizes)
+        decoding = describe_decoding(args.decode_dir, test_sets, sizes or sizes_decoded(args.decode_dir, test_sets))
+        text = results_markdown(args.decode_dir, test_sets, sizes, args.model_file, args.device,
+                                pruning + compared, decoding)
     except ValueError as err:
         print(f"results_table: {err}", file=sys.stderr)
         return 1

@@ -19,8 +19,9 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from espnet_dynenc.corpora.download import fetch_and_extract
+from espnet_dynenc.corpora.download import download, fetch_and_extract
 from espnet_dynenc.corpora.kaldi_dir import Utterance, write_finished_data_dir
+from espnet_dynenc.corpora.lm_text import gzip_lines, numbered, write_lm_text
 
 logger = logging.getLogger(__name__)
 
@@ -278,3 +279,32 @@ def download_librispeech(
             fetch_and_extract(url, corpus_dir, checksum, timeout=timeout, remove_archive=remove_archives)
         )
     return archives
+
+
+# The LM text corpus of openslr 11: about 40 million normalised sentences (upper case, as the
+# transcripts) from 14,500 public-domain books, the books of dev and test left out.
+LM_TEXT_URL = "https://www.openslr.org/resources/11/librispeech-lm-norm.txt.gz"
+# openslr publishes no checksum for it; this MD5 is the one another LibriSpeech set-up
+# records for its download (not recomputed here). A mismatch names the file and deletes the
+# download; prepare_lm_text --no_verify_checksum (local/data.sh --lm_text_checksum false)
+# skips the check.
+LM_TEXT_MD5 = "c83c64c726a1aedfe65f80aa311de402"
+LM_TEXT_PREFIX = "librispeech_lm_norm"
+
+
+def download_lm_text(
+    download_dir: os.PathLike, url: str = LM_TEXT_URL, verify_checksum: bool = True, timeout: float = 60.0
+) -> Path:
+    """Download ``librispeech-lm-norm.txt.gz`` into ``download_dir`` (resumable, verified); return it.
+
+    A download already complete and verified is kept and not fetched again."""
+    directory = Path(download_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    archive = directory / url.rstrip("/").rsplit("/", 1)[-1]
+    checksum = f"md5:{LM_TEXT_MD5}" if verify_checksum else None
+    return download(url, archive, checksum, timeout=timeout)
+
+
+def prepare_lm_text(archive: os.PathLike, out_text: os.PathLike) -> int:
+    """``<id> <sentence>`` lines of the LM text corpus into ``out_text``; return the count."""
+    return write_lm_text(out_text, numbered(gzip_lines([archive]), LM_TEXT_PREFIX))

@@ -39,6 +39,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from espnet_dynenc.corpora.download import fetch_and_extract
 from espnet_dynenc.corpora.kaldi_dir import Segment, Utterance, write_finished_data_dir
+from espnet_dynenc.corpora.lm_text import gzip_lines, numbered, write_lm_text
 
 logger = logging.getLogger(__name__)
 
@@ -410,3 +411,37 @@ def download_tedlium2(
     """Download and extract the release into ``corpus_dir`` (giving ``corpus_dir/TEDLIUM_release2``)."""
     checksum = f"sha256:{ARCHIVE_SHA256}" if verify_checksum else None
     return fetch_and_extract(url, corpus_dir, checksum, timeout=timeout, remove_archive=remove_archive)
+
+
+# The release's own LM text: "selected monolingual data for language modeling from WMT12
+# publicly available corpora", lower case and tokenised like the transcripts (``it 's``), in
+# TEDLIUM_release2/LM/*.en.gz, one sentence per line ending in ``</s>``.
+LM_FOLDER = "LM"
+LM_TEXT_PREFIX = "tedlium2_lm"
+_SENTENCE_MARKS = ("<s>", "</s>")
+
+
+def lm_text_files(corpus_dir: os.PathLike) -> List[Path]:
+    """The release's ``LM/*.en.gz`` files (none when the release or a partial copy lacks them)."""
+    folder = find_corpus_root(corpus_dir) / LM_FOLDER
+    return sorted(folder.glob("*.en.gz")) if folder.is_dir() else []
+
+
+def normalize_lm_line(line: str) -> str:
+    """A sentence of the LM text normalised as the transcripts are: sentence marks dropped,
+    split contractions joined (``it 's`` -> ``it's``)."""
+    tokens = [token for token in line.split() if token not in _SENTENCE_MARKS]
+    return " ".join(join_contractions(tokens))
+
+
+def prepare_lm_text(corpus_dir: os.PathLike, out_text: os.PathLike) -> int:
+    """``<id> <sentence>`` lines of the release's LM text into ``out_text``; return the count.
+
+    A release without ``LM/`` gets an empty ``out_text`` (and a warning): the language model
+    then learns from the training transcripts alone, which asr.sh's --lm_train_text lists
+    next to this file."""
+    files = lm_text_files(corpus_dir)
+    if not files:
+        logger.warning("%s: no %s/*.en.gz; the LM text is the training transcripts alone (%s is empty)",
+                       find_corpus_root(corpus_dir), LM_FOLDER, out_text)
+    return write_lm_text(out_text, numbered(gzip_lines(files), LM_TEXT_PREFIX, normalize_lm_line))

@@ -49,6 +49,15 @@ class DecodeRequest:
     num_workers: int = 1
     fs: Optional[int] = None
     flops_reference_seconds: float = 10.0
+    num_threads: Optional[int] = None
+
+
+def set_threads(num_threads: Optional[int]) -> None:
+    """``torch.set_num_threads`` when asked (None: torch's default)."""
+    if num_threads is not None:
+        if num_threads < 1:
+            raise ValueError(f"--num_threads must be at least 1, got {num_threads}")
+        torch.set_num_threads(num_threads)
 
 
 def sampling_rate(fs: Optional[int], train_args) -> int:
@@ -71,21 +80,27 @@ def build_text_converter(train_args):
 
 
 def decode_targets_of(request: DecodeRequest, model) -> List[DecodeTarget]:
-    """The sizes of ``--subnets`` (with ``--skip_blocks``), then the plan's pruned forms and
+    """The targets of ``request``'s ``--subnets``, ``--skip_blocks`` and ``--pruning_plan``."""
+    return targets_for(model, request.subnets, request.skip_blocks, request.pruning_plan, request.asr_train_config)
+
+
+def targets_for(model, subnets: str, skip_blocks: Sequence[int], pruning_plan: Optional[str],
+                asr_train_config: str) -> List[DecodeTarget]:
+    """The sizes of ``subnets`` (with ``skip_blocks``), then the plan's pruned forms and
     their whole subnet (their reference), when a plan is given. A one-size model (an
     exported size) is one target, named by the number of units its encoder computes."""
     if not isinstance(model, ESPnetSupernetCTCModel):
-        for option, value in (("--subnets", request.subnets.strip()), ("--skip_blocks", request.skip_blocks),
-                              ("--pruning_plan", request.pruning_plan)):
+        for option, value in (("--subnets", subnets.strip()), ("--skip_blocks", skip_blocks),
+                              ("--pruning_plan", pruning_plan)):
             if value:
-                raise ValueError(f"{option}: {request.asr_train_config} is a one-size model (model: "
+                raise ValueError(f"{option}: {asr_train_config} is a one-size model (model: "
                                  f"{type(model).__name__}); decode it without {option}")
         return size_targets([count_units(model.encoder)], ())
-    sizes = parse_sizes(request.subnets, model)
-    pruned = pruning_targets(request.pruning_plan, model) if request.pruning_plan else []
+    sizes = parse_sizes(subnets, model)
+    pruned = pruning_targets(pruning_plan, model) if pruning_plan else []
     if pruned and pruned[0].size not in sizes:
         sizes.append(pruned[0].size)  # the whole subnet: the reference of its pruned forms
-    return size_targets(sizes, request.skip_blocks) + pruned
+    return size_targets(sizes, skip_blocks) + pruned
 
 
 @torch.no_grad()
@@ -94,6 +109,7 @@ def decode_data_set(request: DecodeRequest) -> None:
     check_model_files(request.asr_train_config, request.asr_model_file)
     if request.batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1, got {request.batch_size}")
+    set_threads(request.num_threads)
     model, train_args = load_ctc_model(request.asr_train_config, request.asr_model_file, request.device)
     model.to(dtype=getattr(torch, request.dtype))
     targets = decode_targets_of(request, model)

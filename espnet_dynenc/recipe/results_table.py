@@ -112,8 +112,10 @@ def results_markdown(
     model_file: str,
     device: str,
     extra_sections: Sequence[str] = (),
+    decoding: str = "greedy CTC",
 ) -> str:
-    """RESULTS.md: how the numbers were made, the table of sizes, then ``extra_sections`` lines."""
+    """RESULTS.md: how the numbers were made (``decoding`` says how the search went), the
+    table of sizes, then ``extra_sections`` lines."""
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     lines = [
         "<!-- Written by asr.sh stage 13 from the score_*/result.txt and decode_stats.yaml files. -->",
@@ -124,7 +126,7 @@ def results_markdown(
         "",
         f"## {decode_dir.parent.name}",
         f"- model: `{model_file}`",
-        f"- decoding: `{decode_dir}` (greedy CTC, {device})",
+        f"- decoding: `{decode_dir}` ({decoding}, {device})",
         "- WER / CER: Err of sclite's `Sum/Avg` line in `<test_set>/<size>/score_{wer,cer}/result.txt`",
         "- RTF: per test set, decoding seconds / audio seconds summed over all decoding jobs",
         "- parameters, FLOPs per second of audio: as the decoder reports them for each size",

@@ -2,6 +2,7 @@
 import subprocess
 
 import pytest
+import yaml
 
 from recipe.conftest import DATA_OPTS, REPO, TEMPLATE, done_markers, make_recipe, run_asr, write_tiny_corpus
 
@@ -36,7 +37,16 @@ def recipe(tmp_path):
         (["--inference_config", "conf/decode_missing.yaml"], "conf/decode_missing.yaml"),
         (["--no_such_option", "1"], "unknown option '--no_such_option'"),
         (["--token_type", "phn"], "--token_type 'phn'"),
-        (["--use_lm", "true"], "--use_lm true"),
+        (["--use_lm", "true", "--lm_config", "conf/lm_missing.yaml"], "conf/lm_missing.yaml"),
+        (["--use_lm", "maybe"], "--use_lm must be true or false"),
+        (["--lm_weight_grid", "0.3 0.6"], "--lm_weight_grid needs --use_lm true"),
+        (["--use_lm", "true", "--lm_weight_grid", "0.3 heavy"], "--lm_weight_grid: 'heavy' is not a number"),
+        (["--inference_args", "--beam_sise 4"], "unknown decoding option(s) ['--beam_sise']"),
+        (["--use_lm", "true", "--stage", "12", "--inference_lm", "nothing.pth"],
+         "LM checkpoint exp/lm_train_en_bpe30/nothing.pth does not exist"),
+        (["--use_lm", "true", "--batch_size", "8"], "--batch_size 8: beam search decodes one utterance at a time"),
+        (["--use_lm", "true", "--asr_inference_module", "espnet_dynenc.bin.ctc_greedy_inference"],
+         "--use_lm true needs beam search"),
         (["--nj", "0"], "--nj must be at least 1"),
         (["--subnets", "small"], "--subnets"),
         (["--prune_depths", "4,2"], "--prune_depths must list whole numbers"),
@@ -117,3 +127,30 @@ def test_recipe_shell_scripts_fit_in_120_columns():
     long_lines = [f"{script}:{number}" for script in scripts
                   for number, line in enumerate(script.read_text().splitlines(), 1) if len(line) > 120]
     assert long_lines == []
+
+
+def test_lm_of_other_tokens_is_refused_before_any_stage(recipe):
+    """A trained ASR model and an LM trained on another token list: refused by name, nothing runs."""
+    asr, lm = recipe / "exp" / "asr_x", recipe / "exp" / "lm_x"
+    for folder, tokens in ((asr, ["<blank>", "<unk>", "a", "b", "<sos/eos>"]),
+                           (lm, ["<blank>", "<unk>", "a", "c", "<sos/eos>"])):
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text(yaml.safe_dump({"token_list": tokens}))
+    (asr / "valid.cer_ctc.ave.pth").write_bytes(b"")
+    (lm / "valid.loss.ave.pth").write_bytes(b"")
+    proc = run_asr(recipe, *DATA_OPTS, "--stage", "12", "--use_lm", "true", "--asr_exp", "exp/asr_x",
+                   "--lm_exp", "exp/lm_x")
+    assert proc.returncode == 2, proc.stdout
+    assert ("the language model's token list differs from the ASR model's: exp/lm_x/config.yaml has 5 tokens, "
+            "exp/asr_x/config.yaml has 5; token 3 is 'c' in the LM and 'b' in the ASR model") in proc.stdout
+    assert "Stage" not in proc.stdout and done_markers(recipe) == []
+    assert not (recipe / "exp" / "logs").exists()
+
+
+def test_unknown_key_of_a_decoding_config_is_refused_before_any_stage(recipe):
+    (recipe / "conf").mkdir()
+    (recipe / "conf" / "decode_lm.yaml").write_text("beam_size: 4\nctc_weight: 1.0\nlm_wieght: 0.3\n")
+    proc = run_asr(recipe, *DATA_OPTS, "--use_lm", "true", "--inference_config", "conf/decode_lm.yaml")
+    assert proc.returncode == 2, proc.stdout
+    assert "--inference_config conf/decode_lm.yaml: unknown decoding option(s) ['lm_wieght']" in proc.stdout
+    assert "Stage" not in proc.stdout and done_markers(recipe) == []

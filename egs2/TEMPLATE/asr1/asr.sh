@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ASR recipe driver: data preparation, supernet training, decoding of every subnet size,
-# scoring and one results table. Run it from a recipe directory (egs2/<corpus>/asr1),
+# ASR recipe driver: data preparation, an optional language model, supernet training,
+# decoding of every subnet size (greedy CTC, or beam search with the LM), scoring and one
+# results table. Run it from a recipe directory (egs2/<corpus>/asr1),
 # normally through that recipe's run.sh, e.g. ./run.sh --stage 10 --stop_stage 13.
 #
 # Stage numbers, option names and directory layout follow ESPnet's egs2 asr.sh; the
@@ -72,8 +73,17 @@ cleaner=none                      # ESPnet text cleaner
 g2p=none                          # ESPnet g2p (unused for bpe/char)
 lang=noinfo                       # language tag of the token list directory
 
-# Language model: none for greedy CTC decoding
-use_lm=false
+# Language model (stages 6-9, ESPnet's lm_train), for beam search in stage 12
+use_lm=false        # true: train an LM and decode every size with beam search and the LM
+lm_tag=             # suffix of the LM experiment directory
+lm_exp=             # LM experiment directory (overrides lm_tag), e.g. an LM trained elsewhere
+lm_stats_dir=       # LM statistics directory
+lm_config=          # LM training configuration (yaml)
+lm_args=            # extra LM training options, e.g. "--max_epoch 5"
+lm_train_text=      # "<id> <text>" files the LM learns from, space-separated; empty: the training text
+lm_dev_text=        # LM validation text; empty: the valid set's text
+lm_test_text=       # text of the perplexity in stage 9; empty: the first test set's text
+lm_fold_length=150  # fold length of LM text
 
 # Training
 asr_tag=                   # suffix of the experiment directory
@@ -91,9 +101,11 @@ inference_tag=                            # suffix of the decoding directory
 inference_config=                         # decoding configuration (yaml)
 inference_args=                           # extra decoding options
 inference_asr_model=valid.cer_ctc.ave.pth # checkpoint to decode
-batch_size=8                              # utterances per decoding batch
+batch_size=8                              # utterances per greedy decoding batch
 subnets=                                  # sizes to decode and score; empty: all sizes
-asr_inference_module=espnet_dynenc.bin.ctc_greedy_inference
+asr_inference_module=                     # decoding entry point; empty: by the decoding (greedy or beam)
+inference_lm=valid.loss.ave.pth           # LM checkpoint to decode with (--use_lm true)
+lm_weight_grid=                           # e.g. "0.2 0.4 0.6": lm_weight per size tuned on --valid_set
 
 # Layer pruning on demand (Lee et al. 2021): blocks removed at run time, no fine-tuning
 prune_depths=                                  # blocks to keep, e.g. "10 8 6"; empty: no pruning
@@ -122,11 +134,15 @@ help_message=$(
     cat <<EOF
 Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
 Run from a recipe directory (egs2/<corpus>/asr1). Stages:
-   1  data preparation (local/data.sh)      6-9  skipped (language model)
-   2  speed perturbation                    10   statistics (ESPnet collect_stats)
-   3  audio formatting into <dumpdir>/raw   11   training
-   4  duration and empty-text filtering     12   decoding of every subnet size
-   5  token list                            13   scoring and RESULTS.md
+   1  data preparation (local/data.sh)      6    LM text        } --use_lm true only
+   2  speed perturbation                    7    LM statistics  }
+   3  audio formatting into <dumpdir>/raw   8    LM training    }
+   4  duration and empty-text filtering     9    LM perplexity  }
+   5  token list                            10   statistics (ESPnet collect_stats)
+                                            11   training
+                                            12   decoding of every subnet size (greedy; beam search
+                                                 with --use_lm true or a beam_size in --inference_config)
+                                            13   scoring and RESULTS.md
                                             14   packing every decoded size (--skip_packing false)
 Each stage skips work whose .done marker exists; delete the marker to redo it.
 
@@ -155,7 +171,15 @@ Options (default in brackets):
   --bpe_char_cover X / --bpe_input_sentence_size N [${bpe_char_cover} / ${bpe_input_sentence_size}]
   --nlsyms_txt FILE / --cleaner NAME / --g2p NAME [none]
   --lang LANG                  token lists go to data/<lang>_token_list [${lang}]
-  --use_lm false               language models are not used (CTC greedy decoding)
+ Language model (ESPnet's lm_train; stages 6-9 and decoding with --use_lm true):
+  --use_lm BOOL                train an LM, decode with beam search and the LM [${use_lm}]
+  --lm_config FILE / --lm_args "..."  LM training configuration / extra LM training options
+  --lm_tag TAG / --lm_exp DIR  LM experiment name / directory [from the config name]
+  --lm_stats_dir DIR           LM statistics directory [${expdir}/lm_stats_<lang>_<token_type>...]
+  --lm_train_text "F..."       "<id> <text>" files to learn from [data/<train_set>/text]
+  --lm_dev_text F / --lm_test_text F  validation text / perplexity text
+                               [${dumpdir}/raw/<valid_set>/text / ${dumpdir}/raw/<first test set>/text]
+  --lm_fold_length N           fold length of LM text [${lm_fold_length}]
  Training:
   --asr_config FILE            training configuration (yaml)
   --asr_args "..."             extra training options, e.g. "--max_epoch 10"
@@ -168,9 +192,15 @@ Options (default in brackets):
   --inference_asr_model FILE   checkpoint in the experiment directory [${inference_asr_model};
                                if absent: valid.<criterion>.ave*.pth, valid.*.best.pth, latest.pth]
   --inference_config FILE / --inference_args "..." / --inference_tag TAG
-  --batch_size N               utterances per decoding batch [${batch_size}]
+                               decoding options; a beam_size in them selects beam search
+  --batch_size N               utterances per greedy decoding batch [${batch_size}] (beam search
+                               decodes one at a time: ESPnet 202511's Speech2Text refuses more)
   --subnets "S..."             sizes to decode and score, e.g. "16 32 48" [all sizes]
-  --asr_inference_module MODULE  decoding entry point [${asr_inference_module}]
+  --inference_lm FILE          LM checkpoint in the LM directory [${inference_lm}]
+  --lm_weight_grid "W..."      tune lm_weight per size on --valid_set, e.g. "0.2 0.4 0.6" [none:
+                               the config's lm_weight]
+  --asr_inference_module MODULE  decoding entry point [espnet_dynenc.bin.ctc_greedy_inference;
+                               espnet_dynenc.bin.ctc_beam_inference for beam search]
  Layer pruning on demand (stage 12 plans on --valid_set and decodes, stage 13 scores):
   --prune_depths "D..."        blocks to keep, e.g. "10 8 6" [none: no pruning]
   --prune_strategies "S..."    top every_other svcca greedy [${prune_strategies}]
@@ -241,7 +271,9 @@ check_options() {
     [ -n "${test_sets}" ] || usage_error "--test_sets is required"
     local name
     for name in nj inference_nj batch_size nbpe; do check_positive "${name}" "${!name}"; done
-    for name in ngpu num_nodes asr_speech_fold_length asr_text_fold_length; do check_int "${name}" "${!name}"; done
+    for name in ngpu num_nodes asr_speech_fold_length asr_text_fold_length lm_fold_length; do
+        check_int "${name}" "${!name}"
+    done
     check_positive num_nodes "${num_nodes}"
     [[ ${train_hosts} =~ ^([A-Za-z0-9._-]+(:[0-9]+)*(,[A-Za-z0-9._-]+(:[0-9]+)*)*)?$ ]] ||
         usage_error "--train_hosts must be comma-separated host names (host[:gpu...]), got '${train_hosts}'"
@@ -249,7 +281,11 @@ check_options() {
     check_bool gpu_inference "${gpu_inference}"
     check_bool use_lm "${use_lm}"
     check_bool skip_packing "${skip_packing}"
-    [ "${use_lm}" = false ] || usage_error "--use_lm true: language models are not supported (decoding is greedy CTC)"
+    local weight
+    for weight in ${lm_weight_grid}; do
+        is_number "${weight}" || usage_error "--lm_weight_grid: '${weight}' is not a number"
+    done
+    [ -z "${lm_weight_grid}" ] || [ "${use_lm}" = true ] || usage_error "--lm_weight_grid needs --use_lm true"
     check_choice feats_type "${feats_type}" raw
     check_choice audio_format "${audio_format}" wav flac
     check_choice token_type "${token_type}" bpe char
@@ -276,6 +312,7 @@ check_options() {
     done
     check_existing_file asr_config "${asr_config}"
     check_existing_file inference_config "${inference_config}"
+    [ "${use_lm}" = false ] || check_existing_file lm_config "${lm_config}"
     check_existing_file nlsyms_txt "${nlsyms_txt}"
     if runs_stage 1 && [ ! -x local/data.sh ]; then
         usage_error "stage 1 needs local/data.sh (executable) in $(pwd)"
@@ -336,6 +373,33 @@ fi
 config_opts=()
 [ -z "${asr_config}" ] || config_opts=(--config "${asr_config}")
 
+# the language model (ESPnet's names): exp/lm_<config>_<lang>_<token>, exp/lm_stats_<lang>_<token>
+if [ -z "${lm_tag}" ]; then
+    if [ -n "${lm_config}" ]; then
+        lm_tag="$(basename "${lm_config}" .yaml)_${lang_token}"
+    else
+        lm_tag="train_${lang_token}"
+    fi
+    [ -z "${lm_args}" ] || lm_tag+="$(echo "${lm_args}" | sed -e "s/--/\_/g" -e "s/[ |=/]//g")"
+fi
+[ -n "${lm_stats_dir}" ] || lm_stats_dir=${expdir}/lm_stats_${lang_token}
+[ -n "${lm_exp}" ] || lm_exp=${expdir}/lm_${lm_tag}
+# the training transcripts once (a speed-perturbed set repeats every text for each factor)
+[ -n "${lm_train_text}" ] || lm_train_text=data/${raw_train_set}/text
+[ -n "${lm_dev_text}" ] || lm_dev_text=${data_feats}/${valid_set}/text
+[ -n "${lm_test_text}" ] || lm_test_text=${data_feats}/${test_sets%% *}/text
+lm_config_opts=()
+[ -z "${lm_config}" ] || lm_config_opts=(--config "${lm_config}")
+# what stage 6 writes and stages 7-9 read
+lm_train_txt=${data_feats}/lm_train.txt
+lm_dev_txt=${data_feats}/lm_dev.txt
+lm_test_txt=${data_feats}/lm_test.txt
+
+# the decoding, greedy or beam (with --use_lm true or a beam_size in the decoding options),
+# and its entry point; check_decoding_setup settles both before any stage runs
+decoding=greedy
+inference_module=${asr_inference_module}
+
 # decode_dir, the decoding directory exp/asr_<tag>/decode_<inference_tag>, is set here
 # and nowhere else. Without --inference_tag its name ends with the checkpoint decoded, and
 # a training run by this same call writes that checkpoint only in stage 11, so the stages
@@ -343,9 +407,13 @@ config_opts=()
 derive_decode_dir() {
     local tag=${inference_tag}
     if [ -z "${tag}" ]; then
-        tag=ctc_greedy
+        tag=ctc_${decoding}
         [ -z "${inference_config}" ] || tag=$(basename "${inference_config}" .yaml | sed -e 's/^decode_//')
         [ -z "${inference_args}" ] || tag+="$(echo "${inference_args}" | sed -e "s/--/\_/g" -e "s/[ |=/]//g")"
+        if [ "${use_lm}" = true ]; then
+            tag+="_lm_$(basename "${lm_exp}")_$(echo "${inference_lm}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")"
+            [ -z "${lm_weight_grid}" ] || tag+="_lm_weight_tuned"
+        fi
         tag+="_asr_model_$(echo "${inference_model}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")"
     fi
     decode_dir=${asr_exp}/decode_${tag}
@@ -431,7 +499,8 @@ stage_1() {
     if is_done "${marker}"; then report_skip "${marker}" "data preparation"; return; fi
     log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
     # shellcheck disable=SC2086
-    python="${python}" local/data.sh ${local_data_opts} ||
+    # python and use_lm go to local/data.sh's environment (its defaults: the LM text with an LM)
+    python="${python}" use_lm="${use_lm}" local/data.sh ${local_data_opts} ||
         fail "Stage 1: local/data.sh ${local_data_opts} exited with status $?"
     for dset in "${raw_train_set}" "${valid_set}" ${test_sets}; do
         require_inputs "local/data.sh did not write them" data/"${dset}"/{wav.scp,text,utt2spk}
@@ -567,7 +636,121 @@ stage_5() {
 }
 
 announce_lm_stages() {
-    log "Stages 6-9: skipped (language model stages; greedy CTC decoding uses no language model)"
+    log "Stages 6-9: skipped (language model stages; --use_lm false: decoding uses no language model)"
+}
+
+# Stage 6: the LM's text: the non-empty lines of --lm_train_text (one or more files, e.g. the
+# training transcripts and a text corpus), --lm_dev_text and --lm_test_text
+stage_6() {
+    local marker=${data_feats}/.lm_text.done texts
+    if is_done "${marker}"; then report_skip "${marker}" "LM text"; return; fi
+    read -r -a texts <<<"${lm_train_text}"
+    require_inputs "run stages 1-4 first, or fix --lm_train_text, --lm_dev_text or --lm_test_text" \
+        "${texts[@]}" "${lm_dev_text}" "${lm_test_text}"
+    log "Stage 6: LM text ${lm_train_txt} from ${lm_train_text}"
+    mkdir -p "${data_feats}"
+    lines_with_text "${lm_train_txt}" "${texts[@]}"
+    lines_with_text "${lm_dev_txt}" "${lm_dev_text}"
+    lines_with_text "${lm_test_txt}" "${lm_test_text}"
+    log "Stage 6: $(count_lines "${lm_train_txt}") training, $(count_lines "${lm_dev_txt}") validation and" \
+        "$(count_lines "${lm_test_txt}") test lines"
+    mark_done "${marker}"
+}
+
+# lines_with_text OUT FILE...: the "<id> <text>" lines of the files that have text, into OUT
+lines_with_text() {
+    local out=$1
+    shift
+    awk 'NF > 1' "$@" >"${out}.tmp" || fail "Stage 6: cannot read $*"
+    mv "${out}.tmp" "${out}"
+    [ -s "${out}" ] || fail "Stage 6: $* has no text"
+}
+
+# Stage 7: the LM's statistics (text shapes), ESPnet's lm_train --collect_stats in --nj shards
+stage_7() {
+    local logdir=${lm_stats_dir}/logdir jobs index text_opts aggregate_opts=()
+    if is_done "${lm_stats_dir}/.done"; then report_skip "${lm_stats_dir}/.done" "LM statistics"; return; fi
+    require_inputs "run stages 5-6 first" "${data_feats}/.lm_text.done" "$(dirname "${token_list}")/.done"
+    jobs=$(min "${nj}" "$(count_lines "${lm_train_txt}")" "$(count_lines "${lm_dev_txt}")")
+    rm -rf "${logdir}"
+    mkdir -p "${logdir}"
+    split_keys "${lm_train_txt}" "${logdir}/train" "${jobs}"
+    split_keys "${lm_dev_txt}" "${logdir}/dev" "${jobs}"
+    write_resume_script "${lm_stats_dir}" 7
+    mapfile -t text_opts < <(text_processing_opts)
+    log "Stage 7: LM statistics of ${lm_train_txt} and ${lm_dev_txt}, ${jobs} job(s) (logs: ${logdir}/stats.*.log)"
+    # shellcheck disable=SC2086
+    ${train_cmd} JOB=1:"${jobs}" "${logdir}/stats.JOB.log" \
+        ${python} -m espnet2.bin.lm_train --collect_stats true "${text_opts[@]}" \
+        --train_data_path_and_name_and_type "${lm_train_txt},text,text" \
+        --valid_data_path_and_name_and_type "${lm_dev_txt},text,text" \
+        --train_shape_file "${logdir}/train.JOB.scp" --valid_shape_file "${logdir}/dev.JOB.scp" \
+        --output_dir "${logdir}/stats.JOB" "${lm_config_opts[@]}" ${lm_args} ||
+        { tail -n 20 "${logdir}/stats.1.log" >&2; fail "Stage 7: LM collect_stats failed; see ${logdir}/stats.*.log"; }
+    for ((index = 1; index <= jobs; index++)); do aggregate_opts+=(--input_dir "${logdir}/stats.${index}"); done
+    ${python} -m espnet2.bin.aggregate_stats_dirs "${aggregate_opts[@]}" --output_dir "${lm_stats_dir}" \
+        >"${logdir}/aggregate.log" 2>&1 || fail "Stage 7: aggregating LM statistics failed; see ${logdir}/aggregate.log"
+    append_token_count "${lm_stats_dir}" train
+    append_token_count "${lm_stats_dir}" valid
+    mark_done "${lm_stats_dir}/.done"
+}
+
+# where ESPnet's launcher runs the training processes of stages 8 and 11, one option per line:
+# --train_hosts (over ssh) or --num_nodes
+launcher_placement() {
+    if [ -n "${train_hosts}" ]; then
+        printf '%s\n' --host "${train_hosts}"
+    else
+        printf '%s\n' --num_nodes "${num_nodes}"
+    fi
+}
+
+# Stage 8: LM training through ESPnet's launcher (ESPnet's lm_train), resumable like stage 11
+stage_8() {
+    local marker=${lm_exp}/.train.done text_opts placement
+    if is_done "${marker}"; then report_skip "${marker}" "LM training"; return; fi
+    require_inputs "run stage 7 first" "${lm_stats_dir}/.done"
+    mapfile -t text_opts < <(text_processing_opts)
+    mapfile -t placement < <(launcher_placement)
+    write_resume_script "${lm_exp}" 8
+    log "Stage 8: training the language model ${lm_exp} on ${lm_train_txt} (log: ${lm_exp}/train.log)"
+    start_progress "${lm_exp}/train.log"
+    # shellcheck disable=SC2086
+    ${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name $(basename "${lm_exp}")" \
+        --log "${lm_exp}/train.log" --ngpu "${ngpu}" "${placement[@]}" \
+        --init_file_prefix "${lm_exp}/.dist_init_" --multiprocessing_distributed true -- \
+        ${python} -m espnet2.bin.lm_train "${text_opts[@]}" \
+        --train_data_path_and_name_and_type "${lm_train_txt},text,text" \
+        --train_shape_file "${lm_stats_dir}/train/text_shape.${token_type}" \
+        --valid_data_path_and_name_and_type "${lm_dev_txt},text,text" \
+        --valid_shape_file "${lm_stats_dir}/valid/text_shape.${token_type}" \
+        --resume true --fold_length "${lm_fold_length}" --output_dir "${lm_exp}" "${lm_config_opts[@]}" ${lm_args} ||
+        { stop_progress; fail "Stage 8: LM training failed; see ${lm_exp}/train.log"; }
+    stop_progress
+    compgen -G "${lm_exp}/*.pth" >/dev/null || fail "Stage 8: LM training wrote no checkpoint into ${lm_exp}"
+    mark_done "${marker}"
+}
+
+# Stage 9: the LM's perplexity on the test text (ESPnet's lm_calc_perplexity)
+stage_9() {
+    local dir=${lm_exp}/perplexity_test gpus=0
+    if is_done "${dir}/.done"; then
+        report_skip "${dir}/.done" "LM perplexity ($(cat "${dir}/ppl" 2>/dev/null || echo '?'))"
+        return
+    fi
+    require_inputs "run stages 6-8 first, or set --lm_exp and --inference_lm" \
+        "${lm_exp}/config.yaml" "${lm_exp}/${inference_lm}" "${lm_test_txt}"
+    [ "${ngpu}" -eq 0 ] || gpus=1
+    rm -rf "${dir}"
+    mkdir -p "${dir}"
+    log "Stage 9: perplexity of ${lm_exp}/${inference_lm} on ${lm_test_txt} (log: ${dir}/lm_calc_perplexity.log)"
+    ${cuda_cmd} --gpu "${gpus}" "${dir}/lm_calc_perplexity.log" \
+        ${python} -m espnet2.bin.lm_calc_perplexity --ngpu "${gpus}" \
+        --data_path_and_name_and_type "${lm_test_txt},text,text" --train_config "${lm_exp}/config.yaml" \
+        --model_file "${lm_exp}/${inference_lm}" --output_dir "${dir}" ||
+        fail "Stage 9: perplexity failed; see ${dir}/lm_calc_perplexity.log"
+    log "Stage 9: perplexity of ${lm_test_text}: $(cat "${dir}/ppl")"
+    mark_done "${dir}/.done"
 }
 
 # options every ESPnet ASR task call gets (as ESPnet's asr.sh passes them)
@@ -603,15 +786,16 @@ stage_10() {
     for ((index = 1; index <= jobs; index++)); do aggregate_opts+=(--input_dir "${logdir}/stats.${index}"); done
     ${python} -m espnet2.bin.aggregate_stats_dirs "${aggregate_opts[@]}" --output_dir "${asr_stats_dir}" \
         >"${logdir}/aggregate.log" 2>&1 || fail "Stage 10: aggregating statistics failed; see ${logdir}/aggregate.log"
-    append_token_count train
-    append_token_count valid
+    append_token_count "${asr_stats_dir}" train
+    append_token_count "${asr_stats_dir}" valid
     mark_done "${asr_stats_dir}/.done"
 }
 
-# text_shape.<token_type>: text_shape with the vocabulary size appended (ESPnet's batch bins)
+# <stats_dir>/<train|valid>/text_shape.<token_type>: text_shape with the vocabulary size
+# appended (ESPnet's batch bins)
 append_token_count() {
-    awk -v N="$(count_lines "${token_list}")" '{ print $0 "," N }' "${asr_stats_dir}/$1/text_shape" \
-        >"${asr_stats_dir}/$1/text_shape.${token_type}"
+    awk -v N="$(count_lines "${token_list}")" '{ print $0 "," N }' "$1/$2/text_shape" \
+        >"$1/$2/text_shape.${token_type}"
 }
 
 stage_11() {
@@ -625,11 +809,7 @@ stage_11() {
     else
         norm_opts=(--normalize "${feats_normalize}")
     fi
-    if [ -n "${train_hosts}" ]; then
-        placement=(--host "${train_hosts}")
-    else
-        placement=(--num_nodes "${num_nodes}")
-    fi
+    mapfile -t placement < <(launcher_placement)
     write_resume_script "${asr_exp}" 11
     log "Stage 11: training ${asr_exp} on ${train_dir} (log: ${asr_exp}/train.log)"
     start_progress "${asr_exp}/train.log"
@@ -659,7 +839,7 @@ stage_11() {
 start_progress() {
     # a simple command, so that $! is the helper itself and TERM reaches it
     # shellcheck disable=SC2086
-    ${python} -m espnet_dynenc.bin.training_progress --log "$1" --watch_pid $$ --prefix "Stage 11: " &
+    ${python} -m espnet_dynenc.bin.training_progress --log "$1" --watch_pid $$ --prefix "Stage ${current_stage}: " &
     progress_pid=$!
 }
 
@@ -696,12 +876,48 @@ resolve_inference_model() {
 stage_12() {
     resolve_inference_model
     require_inputs "run stage 11 first" "${asr_exp}/config.yaml" "${asr_exp}/${inference_model}"
+    if [ "${use_lm}" = true ]; then
+        require_inputs "run stages 6-9 first, or set --lm_exp and --inference_lm" \
+            "${lm_exp}/config.yaml" "${lm_exp}/${inference_lm}"
+    fi
     write_resume_script "${decode_dir}" 12
     [ -z "${prune_depths}" ] || plan_pruning
-    local dset
+    lm_weights_file=
+    [ -z "${lm_weight_grid}" ] || tune_lm_weight
+    local dset extra=()
+    [ -z "${lm_weights_file}" ] || extra=(--lm_weights "${lm_weights_file}")
     for dset in ${test_sets}; do
-        decode_set "${dset}"
+        decode_set "${dset}" "${decode_dir}/${dset}" "${extra[@]}"
     done
+}
+
+# what the LM weights were tuned with: weights tuned for other outputs or models are tuned again
+tuning_settings() {
+    echo "grid=${lm_weight_grid} dev=${valid_set} subnets=${subnets} pruning=${prune_depths}/${prune_strategies}" \
+        "model=${inference_model} lm=${lm_exp}/${inference_lm}"
+}
+
+# --lm_weight_grid: decode --valid_set with every weight (every size and pruned depth, as the
+# test sets), then keep each output's best weight in <decode_dir>/lm_weights.yaml
+tune_lm_weight() {
+    local dir=${decode_dir}/lm_weight_tuning weight
+    lm_weights_file=${decode_dir}/lm_weights.yaml
+    if is_done "${dir}/.done" && [ "$(tail -n 1 "${dir}/.done")" = "$(tuning_settings)" ] &&
+        [ -f "${lm_weights_file}" ] && [ "${pruning_plan_remade:-false}" = false ]; then
+        report_skip "${dir}/.done" "lm_weight tuning (the weights are in ${lm_weights_file})"
+        return
+    fi
+    rm -rf "${dir}" "${lm_weights_file}"
+    lm_weights_remade=true # test decodings made with earlier weights are stale
+    for weight in ${lm_weight_grid}; do
+        log "Stage 12: lm_weight ${weight} on ${valid_set} (tuning ${lm_weight_grid})"
+        decode_set "${valid_set}" "${dir}/${weight}/${valid_set}" --lm_weight "${weight}"
+    done
+    run_helper espnet_dynenc.bin.choose_lm_weight --tuning_dir "${dir}" --dev_set "${valid_set}" \
+        --grid "${lm_weight_grid}" --ref_text "${data_feats}/${valid_set}/text" --output "${lm_weights_file}" \
+        --cleaner "${cleaner}" --non_linguistic_symbols "${nlsyms_txt}" ||
+        fail "Stage 12: cannot choose the LM weights from ${dir}"
+    { date '+%Y-%m-%dT%H:%M:%S'; tuning_settings; } >"${dir}/.done"
 }
 
 # what a pruning plan was made with: a plan made with other options is made again
@@ -736,38 +952,52 @@ plan_pruning() {
     { date '+%Y-%m-%dT%H:%M:%S'; pruning_settings; } >"${dir}/.done"
 }
 
+# decode_set SET DIR [OPTION...]: decode <data_feats>/SET into DIR in --inference_nj jobs, with
+# the OPTIONs last (the dev set's lm_weight while tuning, the tuned weights for the test sets)
 decode_set() {
-    local data=${data_feats}/$1 dir=${decode_dir}/$1 jobs index opts=() runner=${decode_cmd} gpus=0 outputs=()
-    local logdir=${decode_dir}/$1/logdir
-    if is_done "${dir}/.done" && has_requested_outputs "${dir}" && [ "${pruning_plan_remade:-false}" = false ]; then
-        report_skip "${dir}/.done" "decoding of $1"
+    local data=${data_feats}/$1 dir=$2 jobs index opts=() batch=() runner=${decode_cmd} gpus=0 outputs=() what
+    local logdir=$2/logdir stale=${pruning_plan_remade:-false}
+    shift 2
+    [ "${lm_weights_remade:-false}" = false ] || stale=true
+    if is_done "${dir}/.done" && has_requested_outputs "${dir}" && [ "${stale}" = false ]; then
+        report_skip "${dir}/.done" "decoding of $(basename "${data}")"
         return
     fi
-    if is_done "${dir}/.done"; then
+    if is_done "${dir}/.done" && [ "${stale}" = false ]; then
         log "Stage 12: ${dir} lacks some of the sizes ${subnets}${prune_depths:+ or pruned depths ${prune_depths}};" \
-            "decoding $1 again"
+            "decoding $(basename "${data}") again"
     fi
     require_inputs "run stage 3 first" "${data}/.done"
     if [ "${gpu_inference}" = true ]; then runner=${cuda_cmd}; gpus=1; fi
     [ -z "${subnets}" ] || opts+=(--subnets "${subnets}")
     [ -z "${prune_depths}" ] || opts+=(--pruning_plan "${pruning_plan}")
     [ -z "${inference_config}" ] || opts+=(--config "${inference_config}")
+    if [ "${decoding}" = greedy ]; then
+        what="greedy CTC"
+        batch=(--batch_size "${batch_size}")
+    else
+        what="beam search" # one utterance at a time: the beam decoder's batch size is 1
+        if [ "${use_lm}" = true ]; then
+            what+=" + LM"
+            opts+=(--lm_train_config "${lm_exp}/config.yaml" --lm_file "${lm_exp}/${inference_lm}")
+        fi
+    fi
     jobs=$(min "${inference_nj}" "$(count_lines "${data}/wav.scp")")
     rm -rf "${dir}"
     mkdir -p "${logdir}"
     split_keys "${data}/wav.scp" "${logdir}/keys" "${jobs}"
-    log "Stage 12: decoding ${data} with ${inference_model}, sizes: ${subnets:-all}, ${jobs} job(s)" \
+    log "Stage 12: decoding ${data} with ${inference_model} (${what}), sizes: ${subnets:-all}, ${jobs} job(s)" \
         "(logs: ${logdir}/decode.*.log)"
     # shellcheck disable=SC2086
     ${runner} --gpu "${gpus}" JOB=1:"${jobs}" "${logdir}/decode.JOB.log" \
-        ${python} -m "${asr_inference_module}" --asr_train_config "${asr_exp}/config.yaml" \
+        ${python} -m "${inference_module}" --asr_train_config "${asr_exp}/config.yaml" \
         --asr_model_file "${asr_exp}/${inference_model}" --data_path_and_name_and_type "${data}/wav.scp,speech,sound" \
         --key_file "${logdir}/keys.JOB.scp" --output_dir "${logdir}/output.JOB" \
-        --batch_size "${batch_size}" --ngpu "${gpus}" "${opts[@]}" ${inference_args} ||
-        fail "Stage 12: decoding $1 failed; see ${logdir}/decode.*.log"
+        "${batch[@]}" --ngpu "${gpus}" "${opts[@]}" ${inference_args} "$@" ||
+        fail "Stage 12: decoding ${data} failed; see ${logdir}/decode.*.log"
     for ((index = 1; index <= jobs; index++)); do outputs+=("${logdir}/output.${index}"); done
     run_helper espnet_dynenc.bin.merge_decode --output_dir "${dir}" "${outputs[@]}" ||
-        fail "Stage 12: merging the decoding jobs of $1 failed"
+        fail "Stage 12: merging the decoding jobs of ${data} failed"
     mark_done "${dir}/.done"
 }
 
@@ -915,6 +1145,51 @@ pack_size() {
     { date '+%Y-%m-%dT%H:%M:%S'; echo "${inference_model}"; } >"${dir}/.done"
 }
 
+# ------------------------------------------------------------------ decoding set-up
+# What stage 12 decodes with, settled before any stage runs: an unknown decoding option, a
+# missing LM checkpoint or an LM trained on other tokens stops the call here, with nothing
+# marked done, instead of in stage 12 after hours of training.
+check_decoding_setup() {
+    runs_stage 12 || runs_stage 13 || runs_stage 14 || runs_stage 9 || return 0
+    local args=(--inference_args "${inference_args}" --use_lm "${use_lm}") tokens answer
+    [ -z "${inference_config}" ] || args+=(--inference_config "${inference_config}")
+    [ -z "${asr_inference_module}" ] || args+=(--inference_module "${asr_inference_module}")
+    if [ "${use_lm}" = true ] && ! lm_trained_by_this_call && [ -f "${lm_exp}/config.yaml" ]; then
+        tokens=$(asr_token_source)
+        [ -z "${tokens}" ] || args+=(--lm_train_config "${lm_exp}/config.yaml" --asr_tokens "${tokens}")
+    fi
+    answer=$(run_helper espnet_dynenc.bin.check_decoding "${args[@]}" 2>&1) ||
+        usage_error "$(tail -n 1 <<<"${answer}" | sed -e 's/^check_decoding: //')"
+    decoding=$(tail -n 1 <<<"${answer}")
+    [ -n "${inference_module}" ] || inference_module=espnet_dynenc.bin.ctc_${decoding}_inference
+    if [ "${decoding}" = beam ] && option_given batch_size && [ "${batch_size}" -gt 1 ]; then
+        usage_error "--batch_size ${batch_size}: beam search decodes one utterance at a time" \
+            "(ESPnet 202511's Speech2Text refuses batch_size > 1 for beam search)"
+    fi
+    if [ "${use_lm}" = true ] && { runs_stage 12 || runs_stage 9; } && ! lm_trained_by_this_call; then
+        [ -f "${lm_exp}/${inference_lm}" ] ||
+            usage_error "--inference_lm: LM checkpoint ${lm_exp}/${inference_lm} does not exist" \
+                "(run stages 6-9, or set --lm_exp and --inference_lm)"
+        [ -f "${lm_exp}/config.yaml" ] ||
+            usage_error "--lm_exp ${lm_exp}: no config.yaml (run stages 6-9, or give a trained LM's directory)"
+    fi
+}
+
+# whether stage 8 will train the LM in this call (so its checkpoint need not exist yet)
+lm_trained_by_this_call() {
+    runs_stage 8 && ! is_done "${lm_exp}/.train.done"
+}
+
+# the ASR model's token list as it will be decoded: the trained model's config.yaml, else
+# the recipe's token list; nothing while this call still makes them
+asr_token_source() {
+    if [ -f "${asr_exp}/config.yaml" ] && { ! runs_stage 11 || is_done "${asr_exp}/.train.done"; }; then
+        echo "${asr_exp}/config.yaml"
+    elif [ -f "${token_list}" ] && { ! runs_stage 5 || is_done "$(dirname "${token_list}")/.done"; }; then
+        echo "${token_list}"
+    fi
+}
+
 run_stage() {
     current_stage=$1
     case "$1" in
@@ -923,14 +1198,18 @@ run_stage() {
     esac
 }
 
-# Stages 6-9 (language model) are skipped; the first of them that this call reaches says so.
+# Stages 6-9 (language model) run with --use_lm true; otherwise they are skipped, and the
+# first of them that this call reaches says so.
 lm_stage() {
-    if [ "$1" -eq 6 ] || [ "$1" -eq "${stage}" ]; then
+    if [ "${use_lm}" = true ]; then
+        "stage_$1"
+    elif [ "$1" -eq 6 ] || [ "$1" -eq "${stage}" ]; then
         announce_lm_stages
     fi
 }
 
 # ------------------------------------------------------------------------------- main
+check_decoding_setup
 mkdir -p "${expdir}/logs"
 driver_log=${expdir}/logs/asr.$(date '+%Y%m%dT%H%M%S').$$.log
 exec > >(tee -a "${driver_log}") 2>&1

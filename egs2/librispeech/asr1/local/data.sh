@@ -2,6 +2,8 @@
 # LibriSpeech data preparation for ESPnet; run from egs2/librispeech/asr1.
 #   stage 1: download the corpus into downloads/ when db.sh leaves LIBRISPEECH empty
 #   stage 2: write data/<part> per part, plus data/train_960 and data/dev
+#   stage 3: with --lm_text true (asr.sh --use_lm true passes it), the LM text corpus of
+#            openslr 11 into data/local/other_text/text, downloaded into downloads/
 set -euo pipefail
 
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,13 +11,16 @@ repo_root=$(cd "${recipe_dir}/../../.." && pwd)
 
 # ---------------------------------------------------------------------------- options
 stage=1
-stop_stage=2
+stop_stage=3
 corpus_dir=
 data_dir=data
 download_dir=downloads
 parts="dev-clean dev-other test-clean test-other train-clean-100 train-clean-360 train-other-500"
 relax_checks=false
 base_url=https://www.openslr.org/resources/12
+lm_text=${use_lm:-false}
+lm_text_url=https://www.openslr.org/resources/11/librispeech-lm-norm.txt.gz
+lm_text_checksum=true
 python=${python:-python3}
 # ------------------------------------------------------------------------ end of options
 
@@ -35,7 +40,9 @@ Usage: local/data.sh [options]   (run from egs2/librispeech/asr1)
 Stage 1 downloads LibriSpeech into --download_dir when db.sh leaves LIBRISPEECH empty
 (resumable; parts already extracted are skipped). Stage 2 writes ${data_dir}/<part> for
 each part (dev_clean, ..., train_other_500) and ${data_dir}/train_960 and ${data_dir}/dev
-when all their parts are prepared.
+when all their parts are prepared. Stage 3, with --lm_text true, downloads the LM text
+corpus (openslr 11, 1.5 GB; resumable, its MD5 checked) into --download_dir and writes
+${data_dir}/local/other_text/text, "<id> <sentence>" lines for asr.sh's --lm_train_text.
 
 Options:
   --stage N             first stage to run (default: ${stage})
@@ -47,6 +54,11 @@ Options:
   --relax_checks BOOL   true: accept parts whose utterance count differs from the
                         published one, e.g. a small local corpus (default: ${relax_checks})
   --base_url URL        where <part>.tar.gz are downloaded from (default: ${base_url})
+  --lm_text BOOL        stage 3 writes the LM text (default: \$use_lm, which asr.sh sets
+                        from its --use_lm, else false; now ${lm_text})
+  --lm_text_url URL     the LM text archive (default: ${lm_text_url})
+  --lm_text_checksum BOOL  check the archive's MD5 (default: ${lm_text_checksum}; openslr
+                        publishes none, see espnet_dynenc/corpora/librispeech.py)
   --python CMD          python command (default: \$python, else python3)
   -h, --help            show this help and exit
 EOF
@@ -67,10 +79,12 @@ parse_options "$@"
 
 [[ "${stage}" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '${stage}'"
 [[ "${stop_stage}" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '${stop_stage}'"
-case "${relax_checks}" in
-    true | false) ;;
-    *) die "--relax_checks must be true or false, got '${relax_checks}'" ;;
-esac
+for option in relax_checks lm_text lm_text_checksum; do
+    case "${!option}" in
+        true | false) ;;
+        *) die "--${option} must be true or false, got '${!option}'" ;;
+    esac
+done
 
 # shellcheck source=SCRIPTDIR/../db.sh
 . "${recipe_dir}/db.sh"
@@ -110,6 +124,19 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     # shellcheck disable=SC2086
     ${python} -m espnet_dynenc.bin.prepare_librispeech --corpus_dir "${corpus_dir}" \
         --data_dir "${data_dir}" --parts "${part_list[@]}" "${count_option[@]}"
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    if "${lm_text}"; then
+        log "stage 3: LM text corpus into ${data_dir}/local/other_text/text (archive in ${download_dir})"
+        checksum_option=()
+        "${lm_text_checksum}" || checksum_option=(--no_verify_checksum)
+        # shellcheck disable=SC2086
+        ${python} -m espnet_dynenc.bin.prepare_lm_text --corpus librispeech --download_dir "${download_dir}" \
+            --url "${lm_text_url}" --output "${data_dir}/local/other_text/text" "${checksum_option[@]}"
+    else
+        log "stage 3: skipped (--lm_text false: no language model)"
+    fi
 fi
 
 log "done"

@@ -2,6 +2,8 @@
 # TED-LIUM release 2 data preparation for ESPnet; run from egs2/tedlium2/asr1.
 #   stage 1: download the corpus into downloads/ when db.sh leaves TEDLIUM2 empty
 #   stage 2: write data/train, data/dev, data/test (with segments)
+#   stage 3: with --lm_text true (asr.sh --use_lm true passes it), the release's LM text
+#            (TEDLIUM_release2/LM/*.en.gz) into data/local/other_text/text
 set -euo pipefail
 
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,7 +11,7 @@ repo_root=$(cd "${recipe_dir}/../../.." && pwd)
 
 # ---------------------------------------------------------------------------- options
 stage=1
-stop_stage=2
+stop_stage=3
 corpus_dir=
 data_dir=data
 download_dir=downloads
@@ -18,6 +20,7 @@ relax_checks=false
 noise_tokens=drop
 sph2pipe=sph2pipe
 url=https://www.openslr.org/resources/19/TEDLIUM_release2.tar.gz
+lm_text=${use_lm:-false}
 python=${python:-python3}
 # ------------------------------------------------------------------------ end of options
 
@@ -36,7 +39,10 @@ Usage: local/data.sh [options]   (run from egs2/tedlium2/asr1)
 
 Stage 1 downloads TED-LIUM 2 into --download_dir when db.sh leaves TEDLIUM2 empty
 (resumable; skipped once extracted). Stage 2 writes ${data_dir}/train, ${data_dir}/dev and
-${data_dir}/test, each with a segments file.
+${data_dir}/test, each with a segments file. Stage 3, with --lm_text true, writes the
+release's LM text (LM/*.en.gz, normalised like the transcripts) to
+${data_dir}/local/other_text/text, "<id> <sentence>" lines for asr.sh's --lm_train_text; a
+release without LM/ gives an empty file (the LM then learns from the transcripts alone).
 
 Options:
   --stage N               first stage to run (default: ${stage})
@@ -51,6 +57,8 @@ Options:
                           (default: ${noise_tokens})
   --sph2pipe PROG         sph2pipe for the shorten-compressed .sph files (default: ${sph2pipe})
   --url URL               archive to download (default: ${url})
+  --lm_text BOOL          stage 3 writes the LM text (default: \$use_lm, which asr.sh sets
+                          from its --use_lm, else false; now ${lm_text})
   --python CMD            python command (default: \$python, else python3)
   -h, --help              show this help and exit
 EOF
@@ -71,10 +79,12 @@ parse_options "$@"
 
 [[ "${stage}" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '${stage}'"
 [[ "${stop_stage}" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '${stop_stage}'"
-case "${relax_checks}" in
-    true | false) ;;
-    *) die "--relax_checks must be true or false, got '${relax_checks}'" ;;
-esac
+for option in relax_checks lm_text; do
+    case "${!option}" in
+        true | false) ;;
+        *) die "--${option} must be true or false, got '${!option}'" ;;
+    esac
+done
 
 # shellcheck source=SCRIPTDIR/../db.sh
 . "${recipe_dir}/db.sh"
@@ -114,6 +124,17 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     ${python} -m espnet_dynenc.bin.prepare_tedlium2 --corpus_dir "${corpus_dir}" \
         --data_dir "${data_dir}" --splits "${split_list[@]}" --noise_tokens "${noise_tokens}" \
         --sph2pipe "${sph2pipe}" "${count_option[@]}"
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    if "${lm_text}"; then
+        log "stage 3: the release's LM text into ${data_dir}/local/other_text/text"
+        # shellcheck disable=SC2086
+        ${python} -m espnet_dynenc.bin.prepare_lm_text --corpus tedlium2 --corpus_dir "${corpus_dir}" \
+            --output "${data_dir}/local/other_text/text"
+    else
+        log "stage 3: skipped (--lm_text false: no language model)"
+    fi
 fi
 
 log "done"
