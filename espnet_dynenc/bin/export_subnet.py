@@ -22,18 +22,12 @@ import logging
 import sys
 from typing import List, Optional
 
-from espnet_dynenc.deploy.compact import describe, export_from_files
+from espnet_dynenc.deploy.compact import add_cut_arguments, describe, export_from_files
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--asr_train_config", required=True, help="config.yaml of the trained supernet")
-    parser.add_argument("--asr_model_file", required=True, help="its parameters (.pth)")
-    parser.add_argument("--subnet", type=int, default=None, help="the size to export (units kept)")
-    parser.add_argument("--pruning_plan", default=None,
-                        help="prune_on_demand's pruning_plan.yaml: export its subnet with blocks removed")
-    parser.add_argument("--strategy", default=None, help="with --pruning_plan: top, every_other, svcca or greedy")
-    parser.add_argument("--depth", type=int, default=None, help="with --pruning_plan: blocks kept")
+    add_cut_arguments(parser)
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--log_level", default="WARNING", choices=["ERROR", "WARNING", "INFO", "DEBUG"])
     return parser

@@ -79,6 +79,18 @@ class CompactExport:
     not_stock: Tuple[str, ...]  # why the encoder is not ESPnet's stock conformer (empty: it is)
 
 
+def add_cut_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that name a model and the cut of it to export (``export_subnet``,
+    ``export_onnx``), checked by :func:`resolve_cut`."""
+    parser.add_argument("--asr_train_config", required=True, help="config.yaml of the trained supernet")
+    parser.add_argument("--asr_model_file", required=True, help="its parameters (.pth)")
+    parser.add_argument("--subnet", type=int, default=None, help="the size to export (units kept)")
+    parser.add_argument("--pruning_plan", default=None,
+                        help="prune_on_demand's pruning_plan.yaml: export its subnet with blocks removed")
+    parser.add_argument("--strategy", default=None, help="with --pruning_plan: top, every_other, svcca or greedy")
+    parser.add_argument("--depth", type=int, default=None, help="with --pruning_plan: blocks kept")
+
+
 def resolve_cut(model: ESPnetSupernetCTCModel, size: Optional[int], pruning_plan: Optional[str] = None,
                 strategy: Optional[str] = None, depth: Optional[int] = None) -> Cut:
     """The options ``--subnet`` / ``--pruning_plan --strategy --depth`` as a checked :class:`Cut`."""

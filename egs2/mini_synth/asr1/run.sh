@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mini_synth: the embedded end-to-end recipe. A small English corpus is synthesised on the
 # spot with espeak-ng (held-out voices for dev and test), a Dynamic Encoder Size supernet
-# is trained on the CPU and decoded at 8, 16 and 24 Conformer modules. About 10 minutes on
+# is trained on the CPU and decoded at 8, 16 and 24 Conformer modules. About 12 minutes on
 # 2 CPU cores. Stages of ../../TEMPLATE/asr1/asr.sh:
 #   1     local/data.sh: data/{train,dev,test} (2500/150/200 utterances) and WAVs in downloads/
 #   2     speed perturbation: skipped
