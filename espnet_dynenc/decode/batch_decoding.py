@@ -103,17 +103,10 @@ def targets_for(model, subnets: str, skip_blocks: Sequence[int], pruning_plan: O
     return size_targets(sizes, skip_blocks) + pruned
 
 
-@torch.no_grad()
-def decode_data_set(request: DecodeRequest) -> None:
-    """Decode every target of ``request`` and write its files under ``request.output_dir``."""
-    check_model_files(request.asr_train_config, request.asr_model_file)
-    if request.batch_size < 1:
-        raise ValueError(f"--batch_size must be >= 1, got {request.batch_size}")
-    set_threads(request.num_threads)
-    model, train_args = load_ctc_model(request.asr_train_config, request.asr_model_file, request.device)
-    model.to(dtype=getattr(torch, request.dtype))
-    targets = decode_targets_of(request, model)
-    loader = ASRTask.build_streaming_iterator(
+def build_loader(request: DecodeRequest, train_args):
+    """ESPnet's inference iterator over the request's data, in batches of ``request.batch_size``
+    (the greedy and the beam decoder read their data the same way)."""
+    return ASRTask.build_streaming_iterator(
         request.data_path_and_name_and_type,
         dtype=request.dtype,
         batch_size=request.batch_size,
@@ -124,6 +117,19 @@ def decode_data_set(request: DecodeRequest) -> None:
         allow_variable_data_keys=False,
         inference=True,
     )
+
+
+@torch.no_grad()
+def decode_data_set(request: DecodeRequest) -> None:
+    """Decode every target of ``request`` and write its files under ``request.output_dir``."""
+    check_model_files(request.asr_train_config, request.asr_model_file)
+    if request.batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {request.batch_size}")
+    set_threads(request.num_threads)
+    model, train_args = load_ctc_model(request.asr_train_config, request.asr_model_file, request.device)
+    model.to(dtype=getattr(torch, request.dtype))
+    targets = decode_targets_of(request, model)
+    loader = build_loader(request, train_args)
     decode_batches(model, loader, targets, Path(request.output_dir), sampling_rate(request.fs, train_args),
                    build_text_converter(train_args), request.device, request.dtype,
                    request.flops_reference_seconds)

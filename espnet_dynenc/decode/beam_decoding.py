@@ -28,10 +28,10 @@ from espnet_dynenc.registration import load_asr_task
 load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
 
 from espnet2.bin.asr_inference import Speech2Text  # noqa: E402
-from espnet2.tasks.asr import ASRTask  # noqa: E402
 
 from espnet_dynenc.analysis.complexity import model_complexity, subnet_complexity  # noqa: E402
-from espnet_dynenc.decode.batch_decoding import DecodeRequest, sampling_rate, set_threads, targets_for  # noqa: E402
+from espnet_dynenc.decode.batch_decoding import (  # noqa: E402
+    DecodeRequest, build_loader, sampling_rate, set_threads, targets_for)
 from espnet_dynenc.decode.loading import check_model_files  # noqa: E402
 from espnet_dynenc.decode.lm_weights import read_lm_weights  # noqa: E402
 from espnet_dynenc.decode.targets import DecodeTarget  # noqa: E402
@@ -150,17 +150,7 @@ def decode_with_beam_search(request: BeamRequest) -> None:
                           request.asr_train_config)
     weights = lm_weight_per_target(request, targets)
     train_args = speech2text.asr_train_args
-    loader = ASRTask.build_streaming_iterator(
-        request.data_path_and_name_and_type,
-        dtype=request.dtype,
-        batch_size=1,
-        key_file=request.key_file,
-        num_workers=request.num_workers,
-        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
-        collate_fn=ASRTask.build_collate_fn(train_args, False),
-        allow_variable_data_keys=False,
-        inference=True,
-    )
+    loader = build_loader(request, train_args)  # batch_size 1: check_request refuses more
     fs = sampling_rate(request.fs, train_args)
     writers = {target: SubnetWriter(Path(request.output_dir) / target.out_dir) for target in targets}
     audio_seconds, num_utts = decode_utterances(speech2text, loader, targets, weights, writers, fs)
