@@ -17,8 +17,9 @@ One source for every shipped recipe config, so schedules are computed rather tha
 Every schedule is the released one (``returnn.config`` of rwth-i6/returnn-experiments
 ``2024-dynamic-encoder-size/``): updates in all, Step-1 schedules and zero-out counts, Step-1
 and Step-2 stochastic depth, straight-through (LibriSpeech) or soft (TED-LIUM v2)
-Simple-Top-k, the LR schedule, no gradient clipping; what cannot follow the released setup
-in ESPnet is listed in each file's header. Run ``python tools/make_paper_configs.py --check``
+Simple-Top-k, the LR schedule, the optimizer (AdamW with constant betas, decay exempting
+biases and norm weights), no gradient clipping; what cannot follow the released setup in
+ESPnet is listed in each file's header. Run ``python tools/make_paper_configs.py --check``
 to verify that the committed files are up to date (the tests do).
 """
 import argparse
@@ -39,13 +40,22 @@ BATCH_BINS = 150 * 16000
 # The released RETURNN configs (rwth-i6/returnn-experiments 2024-dynamic-encoder-size/):
 # LibriSpeech 600 sub-epochs of 1220 updates (30 epochs), TED-LIUM v2 250 of 1400 (50 epochs);
 # one-cycle LR 4e-6 -> 4e-4 -> 4e-6 -> 1e-8, the last phase 10% (LBS) / 12% (TED) of training;
-# AdamW eps 1e-16, weight decay 1e-3; no gradient clipping; module order FFN, conv, MHSA, FFN
-# (scales 0.5, 1, 1, 0.5); the conv module normalises with a layer norm over channels.
+# optimizer = {"class": "adamw", "epsilon": 1e-16, "weight_decay": 0.001} in every released file
+# and gradient_clip = 0.0 (no clipping); module order FFN, conv, MHSA, FFN (scales 0.5, 1, 1,
+# 0.5); the conv module normalises with a layer norm over channels.
+# RETURNN's updater (its grouping as of May 2023; the setups date from October 2023) hands that
+# dict to torch.optim.AdamW: no betas given, so torch's default (0.9, 0.999), and nothing changes
+# them during training (ESPnet's onecyclelr would cycle beta1 between 0.95 and 0.85 unless
+# cycle_momentum is off). Its weight decay is decoupled (AdamW) and split into two parameter
+# groups: parameters named "*bias" and those of LayerNorm / Embedding modules get none, every
+# other parameter (the selector's gates included) gets 1e-3. ESPnet's exclude_weight_decay with
+# biases and norms exempt makes the same split for these models.
+ADAMW_CONF = {"betas": [0.9, 0.999], "eps": 1.0e-16, "weight_decay": 1.0e-3}
 CORPORA = {
     "librispeech": dict(d=512, heads=8, ffn=2048, dropout=0.1, attention_dropout=0.1, epochs=30,
-                        total_updates=600 * 1220, pct_start=270 / 600),
+                        total_updates=600 * 1220, subepoch_updates=1220, pct_start=270 / 600),
     "tedlium2": dict(d=384, heads=6, ffn=1536, dropout=0.2, attention_dropout=0.1, epochs=50,
-                     total_updates=250 * 1400, pct_start=110 / 250),
+                     total_updates=250 * 1400, subepoch_updates=1400, pct_start=110 / 250),
 }
 PEAK_LR = 4.0e-4
 AUX_LOSS_PEAK_LR = 3.0e-4  # the released LibriSpeech Aux-Loss config
@@ -56,6 +66,7 @@ DEVIATIONS = (
     "pipelines; ESPnet's BPE/char CTC targets instead of EOW phonemes; the LR schedule is torch's three-phase "
     "OneCycleLR with the released peak, start, end and phase lengths."
 )
+
 
 # (corpus, sizes) -> the released schedules (selector_conf and the Step-1 / Step-2 stochastic depth)
 SIMPLE_TOPK = {
@@ -94,6 +105,27 @@ def encoder_conf(corpus: str, num_blocks: int = 12, **overrides) -> Dict:
     return conf
 
 
+def optimizer_note(corpus: str, selector: bool = False, conformer: bool = True) -> str:
+    """The header's account of the optimizer: what follows the released setup, what does not."""
+    decayed = []
+    if conformer:
+        decayed.append("the rel-pos attention biases pos_bias_u / pos_bias_v (their names do not end in 'bias'; "
+                       "the released MHSA has none)")
+    if selector:
+        decayed.append("the selector's scores or gates (the released models' gates are decayed too)")
+    also = f": this includes {' and '.join(decayed)}" if decayed else ""
+    norms = "LayerNorm weights (the conv module's too)" if conformer else "LayerNorm weights"
+    return (
+        "Optimizer as in the released DES configs (AdamW, eps 1e-16, decoupled weight decay 1e-3, no gradient "
+        "clipping): betas (0.9, 0.999), torch's default since the released optimizer dict names none, held "
+        "constant (cycle_momentum false: torch's OneCycleLR would otherwise cycle beta1 0.95 -> 0.85 -> 0.95); "
+        f"biases and {norms} are not decayed, every other parameter is, as RETURNN's updater splits them{also}. "
+        "Still different: the LR changes every update where the released list changes it once per sub-epoch "
+        f"({CORPORA[corpus]['subepoch_updates']} updates); ESPnet skips an update whose gradient norm is not "
+        "finite, RETURNN (2023/24) applied every update."
+    )
+
+
 def training_conf(corpus: str, criteria: List[List[str]], peak_lr: float = PEAK_LR) -> Dict:
     c = CORPORA[corpus]
     total = c["total_updates"]
@@ -105,12 +137,16 @@ def training_conf(corpus: str, criteria: List[List[str]], peak_lr: float = PEAK_
                          "apply_freq_mask": True, "freq_mask_width_range": [0, 27], "num_freq_mask": 2,
                          "apply_time_mask": True, "time_mask_width_ratio_range": [0.0, 0.05], "num_time_mask": 10},
         "optim": "adamw",
-        "optim_conf": {"lr": peak_lr, "eps": 1.0e-16, "weight_decay": 1.0e-3},
-        # start peak/100, peak after pct_start, back to peak/100 after 2 x pct_start, then down to 1e-8
+        "optim_conf": {"lr": peak_lr, **ADAMW_CONF},
+        # no decay for biases and norm weights (see ADAMW_CONF)
+        "exclude_weight_decay": True,
+        "exclude_weight_decay_conf": {"bias_weight_decay": False, "normalization_weight_decay": False},
+        # start peak/100, peak after pct_start, back to peak/100 after 2 x pct_start, then down to 1e-8;
+        # beta1 stays as configured
         "scheduler": "onecyclelr",
         "scheduler_conf": {"max_lr": peak_lr, "total_steps": total, "pct_start": round(c["pct_start"], 4),
                            "anneal_strategy": "linear", "three_phase": True, "div_factor": 100.0,
-                           "final_div_factor": round(peak_lr / 100 / 1.0e-8, 6)},
+                           "final_div_factor": round(peak_lr / 100 / 1.0e-8, 6), "cycle_momentum": False},
         "batch_type": "length",
         "batch_bins": BATCH_BINS,
         "accum_grad": 1,
@@ -142,7 +178,8 @@ def supernet(corpus: str, sizes: Tuple[int, ...], selector: str) -> Tuple[str, D
     model_conf["sandwich_stochastic_depth"] = released["step2_depth"]
     conf = {
         **_header(f"Dynamic Encoder Size supernet, {selector}, sizes {list(sizes)}: Step 1 = {step1} updates "
-                  f"of {total} (Step 2 = sandwich rule), the released schedule. {DEVIATIONS}"),
+                  f"of {total} (Step 2 = sandwich rule), the released schedule. {DEVIATIONS} "
+                  f"{optimizer_note(corpus, selector=True)}"),
         "encoder": "dynamic_conformer",
         "encoder_conf": encoder_conf(corpus),
         "model": "supernet_ctc",
@@ -158,7 +195,7 @@ def individual(corpus: str, units: int) -> Tuple[str, Dict]:
     total = CORPORA[corpus]["total_updates"]
     conf = {
         **_header(f"Individually trained {blocks}-block Conformer-CTC ({units} units), the same {total} updates "
-                  f"as the supernets. {DEVIATIONS}"),
+                  f"as the supernets. {DEVIATIONS} {optimizer_note(corpus)}"),
         "encoder": "dynamic_conformer",
         "encoder_conf": encoder_conf(corpus, num_blocks=blocks),
         "model": "supernet_ctc",
@@ -172,7 +209,7 @@ def aux_loss(corpus: str) -> Tuple[str, Dict]:
     conf = {
         **_header("Aux-Loss baseline: a 12-block Conformer with its own CTC heads after blocks 4 and 8 (weight 0.3) "
                   f"and 12 (1.0); its subnets are the first 4 / 8 blocks (early exit). Peak LR 3e-4 as the released "
-                  f"LibriSpeech config. {DEVIATIONS}"),
+                  f"LibriSpeech config. {DEVIATIONS} {optimizer_note(corpus)}"),
         "encoder": "dynamic_conformer",
         "encoder_conf": encoder_conf(corpus),
         "model": "supernet_ctc",
@@ -192,7 +229,8 @@ def prune_on_demand(corpus: str, transformer: bool) -> Tuple[str, Dict]:
     kind = "Transformer" if transformer else "Conformer"
     conf = {
         **_header(f"{kind}-CTC for layer pruning on demand: InterCTC after blocks 3/6/9 (weight 0.3) and linear "
-                  "stochastic depth (block l of 12 skipped with probability 0.2 * l / 12)."),
+                  "stochastic depth (block l of 12 skipped with probability 0.2 * l / 12). The LR schedule is that of "
+                  f"the released DES configs. {optimizer_note(corpus, conformer=not transformer)}"),
         "encoder": "dynamic_conformer",
         "encoder_conf": {k: v for k, v in encoder_conf(corpus, **overrides).items() if v is not None},
         "model": "supernet_ctc",
@@ -215,7 +253,9 @@ def dmao(corpus: str) -> Tuple[str, Dict]:
                   "the prunable parameters from the least to the most important groups; the dropouts of a resized "
                   "module follow its width. Same size as the uniform baseline train_individual_48.yaml, decoded the "
                   "same way (the 10 best epochs averaged, all after the event). unused_parameters is true for "
-                  "multi-GPU training."),
+                  "multi-GPU training. The LR schedule is that of the released DES configs. "
+                  f"{optimizer_note(corpus)} An event puts each new parameter in the parameter group of the one "
+                  "it replaces, so the decay split holds after it."),
         "encoder": "dynamic_conformer",
         "encoder_conf": encoder_conf(corpus),
         "model": "supernet_ctc",
