@@ -46,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         data_path_and_name_and_type=args.data_path_and_name_and_type, output_dir=args.output_dir, search=search,
         lm_train_config=args.lm_train_config, lm_file=args.lm_file, lm_weights=args.lm_weights,
         key_file=args.key_file, subnets=args.subnets, skip_blocks=args.skip_blocks, pruning_plan=args.pruning_plan,
-        batch_size=args.batch_size, device="cuda" if args.ngpu > 0 else "cpu", dtype=args.dtype,
+        size_model_files=args.size_model_file, batch_size=args.batch_size, device="cuda" if args.ngpu > 0 else "cpu", dtype=args.dtype,
         num_workers=args.num_workers, fs=args.fs, flops_reference_seconds=args.flops_reference_seconds,
         num_threads=args.num_threads)
     try:

@@ -15,6 +15,10 @@ are measured side by side; targets that remove the same blocks are computed once
 The real-time factor of a size counts the shared frontend plus that size's own blocks,
 head and search: what a deployment of that size alone would spend. Outputs are written
 under temporary names and renamed when the whole set is decoded.
+
+With ``--size_model_file SIZE=FILE`` a size is decoded from its own checkpoint (e.g. the
+average of the best epochs by that size's dev CER, ``valid.cer_ctc_16.ave.pth``); each
+size's ``decode_stats.yaml`` names the checkpoint it was decoded from.
 """
 import argparse
 import logging
@@ -41,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
         data_path_and_name_and_type=args.data_path_and_name_and_type, output_dir=args.output_dir,
         key_file=args.key_file, subnets=args.subnets, skip_blocks=args.skip_blocks, pruning_plan=args.pruning_plan,
-        batch_size=args.batch_size, device="cuda" if args.ngpu > 0 else "cpu", dtype=args.dtype,
+        size_model_files=args.size_model_file, batch_size=args.batch_size, device="cuda" if args.ngpu > 0 else "cpu", dtype=args.dtype,
         num_workers=args.num_workers, fs=args.fs, flops_reference_seconds=args.flops_reference_seconds,
         num_threads=args.num_threads)
     try:

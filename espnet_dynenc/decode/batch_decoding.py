@@ -43,6 +43,7 @@ class DecodeRequest:
     subnets: str = ""
     skip_blocks: Sequence[int] = field(default_factory=list)
     pruning_plan: Optional[str] = None
+    size_model_files: Sequence[str] = field(default_factory=list)  # "SIZE=FILE" each
     batch_size: int = 8
     device: str = "cpu"
     dtype: str = "float32"
@@ -103,6 +104,41 @@ def targets_for(model, subnets: str, skip_blocks: Sequence[int], pruning_plan: O
     return size_targets(sizes, skip_blocks) + pruned
 
 
+def parse_size_model_files(entries: Sequence[str]) -> Dict[int, str]:
+    """``--size_model_file`` values (``SIZE=FILE``) -> {size: file}; each file must exist."""
+    files: Dict[int, str] = {}
+    for entry in entries:
+        size, sep, path = entry.partition("=")
+        if not sep or not size.strip().isdigit() or not path:
+            raise ValueError(f"--size_model_file '{entry}': expected SIZE=FILE, e.g. 16=exp/asr/valid.cer_ctc_16.ave.pth")
+        if int(size) in files:
+            raise ValueError(f"--size_model_file: size {int(size)} is given twice ({files[int(size)]}, {path})")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--size_model_file {entry}: no such file: {path}")
+        files[int(size)] = path
+    return files
+
+
+def checkpoint_groups(request: DecodeRequest, model, targets: Sequence[DecodeTarget]
+                      ) -> List[Tuple[str, List[DecodeTarget]]]:
+    """Targets grouped by the checkpoint they are decoded from: a whole size with a
+    ``--size_model_file`` from its own, everything else (pruned forms included) from
+    ``--asr_model_file``. The main checkpoint's group comes first."""
+    own = parse_size_model_files(request.size_model_files)
+    if own and not isinstance(model, ESPnetSupernetCTCModel):
+        raise ValueError(f"--size_model_file: {request.asr_train_config} is a one-size model; decode it with "
+                         "--asr_model_file alone")
+    for size in own:
+        if size not in model.subnet_sizes:
+            raise ValueError(f"--size_model_file: {size} is not one of this model's sizes {model.subnet_sizes}")
+    groups: Dict[str, List[DecodeTarget]] = {request.asr_model_file: []}
+    for target in targets:
+        whole_size = not target.labels
+        path = own.get(target.size, request.asr_model_file) if whole_size else request.asr_model_file
+        groups.setdefault(path, []).append(target)
+    return [(path, group) for path, group in groups.items() if group]
+
+
 def build_loader(request: DecodeRequest, train_args):
     """ESPnet's inference iterator over the request's data, in batches of ``request.batch_size``
     (the greedy and the beam decoder read their data the same way)."""
@@ -127,19 +163,24 @@ def decode_data_set(request: DecodeRequest) -> None:
         raise ValueError(f"--batch_size must be >= 1, got {request.batch_size}")
     set_threads(request.num_threads)
     model, train_args = load_ctc_model(request.asr_train_config, request.asr_model_file, request.device)
-    model.to(dtype=getattr(torch, request.dtype))
     targets = decode_targets_of(request, model)
-    loader = build_loader(request, train_args)
-    decode_batches(model, loader, targets, Path(request.output_dir), sampling_rate(request.fs, train_args),
-                   build_text_converter(train_args), request.device, request.dtype,
-                   request.flops_reference_seconds)
+    for path, group in checkpoint_groups(request, model, targets):
+        if path != request.asr_model_file:
+            logging.info("sizes %s: decoding %s", " ".join(t.out_dir for t in group), path)
+            model = load_ctc_model(request.asr_train_config, path, request.device)[0]
+        model.to(dtype=getattr(torch, request.dtype))
+        decode_batches(model, build_loader(request, train_args), group, Path(request.output_dir),
+                       sampling_rate(request.fs, train_args), build_text_converter(train_args), request.device,
+                       request.dtype, request.flops_reference_seconds, checkpoint=Path(path).name)
 
 
 def decode_batches(model, loader, targets: Sequence[DecodeTarget], out_root: Path,
-                   fs: int, tokenizer, device: str, dtype: str, flops_reference_seconds: float) -> None:
+                   fs: int, tokenizer, device: str, dtype: str, flops_reference_seconds: float,
+                   checkpoint: Optional[str] = None) -> None:
     """The batch loop: every target on every batch, then each target's files and stats.
 
-    ``model`` is a ``supernet_ctc`` model or a one-size CTC model (one target)."""
+    ``model`` is a ``supernet_ctc`` model or a one-size CTC model (one target);
+    ``checkpoint``, the file its parameters came from, goes into each target's stats."""
     supernet = isinstance(model, ESPnetSupernetCTCModel)
     converter = TokenIDConverter(token_list=model.token_list)
     blank_id = model.blank_id
@@ -190,6 +231,7 @@ def decode_batches(model, loader, targets: Sequence[DecodeTarget], out_root: Pat
             "subnet": target.size,
             **dict(target.labels),
             "skip_blocks": list(target.skip_blocks),
+            **({"checkpoint": checkpoint} if checkpoint else {}),
             "num_utterances": num_utts,
             "audio_seconds": round(audio_seconds, 3),
             "decode_seconds": round(decode_seconds, 4),

@@ -32,6 +32,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="0-based encoder blocks removed at run time (all sizes)")
     parser.add_argument("--pruning_plan", type=str_or_none, default=None,
                         help="pruning_plan.yaml of prune_on_demand: also decode every strategy and depth in it")
+    parser.add_argument("--size_model_file", type=str, action="append", default=[], metavar="SIZE=FILE",
+                        help="decode subnet SIZE from its own checkpoint FILE (e.g. the average of its own best "
+                             "epochs, valid.cer_ctc_16.ave.pth) instead of --asr_model_file (repeatable); "
+                             "pruned forms always use --asr_model_file")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--ngpu", type=int, default=0)
     parser.add_argument("--dtype", default="float32", choices=["float16", "bfloat16", "float32", "float64"])

@@ -82,6 +82,7 @@ def size_row(decode_dir: Path, test_sets: Sequence[str], size: int) -> List[str]
     row += [error_rate(f, "wer") for f in folders]
     row += [error_rate(f, "cer") for f in folders]
     row += [f"{s['rtf']:.4f}" if s and "rtf" in s else MISSING for s in stats]
+    row.append(f"`{known['checkpoint']}`" if "checkpoint" in known else MISSING)
     return row
 
 
@@ -94,7 +95,7 @@ def results_table(decode_dir: Path, test_sets: Sequence[str], sizes: Optional[Se
     sizes = list(sizes) if sizes else sizes_decoded(decode_dir, test_sets)
     header = ["size", "parameters", "FLOPs / s of audio"]
     header += [f"WER {t} (%)" for t in test_sets] + [f"CER {t} (%)" for t in test_sets]
-    header += [f"RTF {t}" for t in test_sets]
+    header += [f"RTF {t}" for t in test_sets] + ["checkpoint"]
     return markdown_table(header, [size_row(decode_dir, test_sets, s) for s in sizes])
 
 
@@ -130,6 +131,8 @@ def results_markdown(
         "- WER / CER: Err of sclite's `Sum/Avg` line in `<test_set>/<size>/score_{wer,cer}/result.txt`",
         "- RTF: per test set, decoding seconds / audio seconds summed over all decoding jobs",
         "- parameters, FLOPs per second of audio: as the decoder reports them for each size",
+        "- checkpoint: the file each size was decoded from (its own average of best epochs where the "
+        "training config's `best_model_criterion` made one and asr.sh's `--size_checkpoints` is true)",
         "",
     ]
     lines += results_table(decode_dir, test_sets, sizes)

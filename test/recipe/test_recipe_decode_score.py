@@ -26,7 +26,9 @@ FAKE_DECODER = textwrap.dedent('''
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--num_workers", type=int, default=1)
+    p.add_argument("--size_model_file", action="append", default=[])
     args = p.parse_args()
+    own = {int(e.split("=")[0]): e.split("=", 1)[1] for e in args.size_model_file}
     for path in (args.asr_train_config, args.asr_model_file):
         assert os.path.isfile(path), path
     data = Path(args.data_path_and_name_and_type[0].split(",")[0]).parent
@@ -48,7 +50,8 @@ FAKE_DECODER = textwrap.dedent('''
         audio = sum(int(samples[k]) for k in keys) / 16000
         spent = 0.01 * size * len(keys)
         stats = dict(subnet=size, num_utterances=len(keys), audio_seconds=audio, decode_seconds=spent,
-                     rtf=spent / audio, parameters=size * 1000, flops_per_second=size * 1.0e6)
+                     rtf=spent / audio, parameters=size * 1000, flops_per_second=size * 1.0e6,
+                     checkpoint=os.path.basename(own.get(size, args.asr_model_file)))
         (folder / "decode_stats.yaml").write_text(yaml.safe_dump(stats))
 ''')
 
@@ -162,3 +165,32 @@ def test_explicit_missing_checkpoint_is_an_error(tmp_path):
     assert proc.returncode == 1
     assert "--inference_asr_model: exp/asr_tiny/valid.acc.ave.pth does not exist" in proc.stdout
     assert not any("decode" in p.as_posix() for p in done_markers(recipe))
+
+
+def test_each_size_from_its_own_checkpoint_where_training_made_one(tmp_path):
+    recipe = setup_recipe(tmp_path)
+    exp = recipe / "exp" / "asr_tiny"
+    for name in ("valid.cer_ctc.ave.pth", "valid.cer_ctc_16.ave.pth", "valid.cer_ctc_48.ave.pth"):
+        (exp / name).write_bytes(b"not a real model")
+    proc = decode_and_score(recipe, "--subnets", "16 32")
+    assert proc.returncode == 0, proc.stdout
+    decode = exp / "decode_ctc_greedy_asr_model_valid.cer_ctc.ave_per_size"
+    argv = (decode / "test/logdir/output.1/argv.txt").read_text().splitlines()
+    # size 48 is not decoded, so its checkpoint is not passed; 32 has none of its own
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--size_model_file"] == [
+        "16=exp/asr_tiny/valid.cer_ctc_16.ave.pth"]
+    assert argv[argv.index("--asr_model_file") + 1] == "exp/asr_tiny/valid.cer_ctc.ave.pth"
+    results = (exp / "RESULTS.md").read_text()
+    rows = {line.split(" | ")[0]: line for line in results.splitlines() if line.startswith("| 16 |")
+            or line.startswith("| 32 |")}
+    assert rows["| 16"].endswith("| `valid.cer_ctc_16.ave.pth` |") and rows["| 32"].endswith("| `valid.cer_ctc.ave.pth` |")
+    assert "own checkpoints: --size_model_file 16=exp/asr_tiny/valid.cer_ctc_16.ave.pth" in proc.stdout
+
+    # the full size's checkpoint for every size: the decoding of the other rule, beside it
+    full = decode_and_score(recipe, "--subnets", "16 32", "--size_checkpoints", "false")
+    assert full.returncode == 0, full.stdout
+    argv = (exp / "decode_ctc_greedy_asr_model_valid.cer_ctc.ave/test/logdir/output.1/argv.txt").read_text()
+    assert "--size_model_file" not in argv
+    assert decode.is_dir()
+    bad = decode_and_score(recipe, "--size_checkpoints", "maybe")
+    assert bad.returncode != 0 and "--size_checkpoints" in bad.stdout

@@ -101,6 +101,7 @@ inference_tag=                            # suffix of the decoding directory
 inference_config=                         # decoding configuration (yaml)
 inference_args=                           # extra decoding options
 inference_asr_model=valid.cer_ctc.ave.pth # checkpoint to decode
+size_checkpoints=true                     # each size from the average of its own best epochs, where trained
 batch_size=8                              # utterances per greedy decoding batch
 subnets=                                  # sizes to decode and score; empty: all sizes
 asr_inference_module=                     # decoding entry point; empty: by the decoding (greedy or beam)
@@ -191,6 +192,9 @@ Options (default in brackets):
  Decoding and scoring:
   --inference_asr_model FILE   checkpoint in the experiment directory [${inference_asr_model};
                                if absent: valid.<criterion>.ave*.pth, valid.*.best.pth, latest.pth]
+  --size_checkpoints BOOL      decode (and pack) each size from the average of its own best epochs,
+                               valid.cer_ctc_<size>.ave.pth beside valid.cer_ctc.ave.pth, where the
+                               config's best_model_criterion made one [${size_checkpoints}]
   --inference_config FILE / --inference_args "..." / --inference_tag TAG
                                decoding options; a beam_size in them selects beam search
   --batch_size N               utterances per greedy decoding batch [${batch_size}] (beam search
@@ -281,6 +285,7 @@ check_options() {
     check_bool gpu_inference "${gpu_inference}"
     check_bool use_lm "${use_lm}"
     check_bool skip_packing "${skip_packing}"
+    check_bool size_checkpoints "${size_checkpoints}"
     local weight
     for weight in ${lm_weight_grid}; do
         is_number "${weight}" || usage_error "--lm_weight_grid: '${weight}' is not a number"
@@ -399,6 +404,7 @@ lm_test_txt=${data_feats}/lm_test.txt
 # and its entry point; check_decoding_setup settles both before any stage runs
 decoding=greedy
 inference_module=${asr_inference_module}
+size_model_opts=() # every size's own checkpoint, when it has one (find_size_checkpoints)
 
 # decode_dir, the decoding directory exp/asr_<tag>/decode_<inference_tag>, is set here
 # and nowhere else. Without --inference_tag its name ends with the checkpoint decoded, and
@@ -415,6 +421,7 @@ derive_decode_dir() {
             [ -z "${lm_weight_grid}" ] || tag+="_lm_weight_tuned"
         fi
         tag+="_asr_model_$(echo "${inference_model}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")"
+        [ "${#size_model_opts[@]}" -eq 0 ] || tag+="_per_size"
     fi
     decode_dir=${asr_exp}/decode_${tag}
 }
@@ -870,7 +877,41 @@ resolve_inference_model() {
         inference_model=$(basename "${found}")
         log "Stage ${current_stage}: ${inference_asr_model} is not in ${asr_exp}; decoding ${inference_model}"
     fi
+    find_size_checkpoints
     derive_decode_dir
+}
+
+# size_model_opts: "--size_model_file <size>=<file>" for every size (of --subnets, when
+# given) that has its own checkpoint: with --size_checkpoints true and a decoded checkpoint
+# valid.<criterion>.<rest> (criterion cer_ctc or loss_ctc, the statistics supernet_ctc
+# reports per size), the file valid.<criterion>_<size>.<rest> that ESPnet's averaging
+# wrote for a best_model_criterion [valid, <criterion>_<size>, min].
+find_size_checkpoints() {
+    local prefix suffix file size
+    size_model_opts=()
+    [ "${size_checkpoints}" = true ] || return 0
+    [[ ${inference_model} =~ ^(valid\.(cer_ctc|loss_ctc))(\..+)$ ]] || return 0
+    prefix=${BASH_REMATCH[1]} suffix=${BASH_REMATCH[3]}
+    for file in "${asr_exp}/${prefix}"_*"${suffix}"; do
+        [ -e "${file}" ] || continue
+        size=${file#"${asr_exp}/${prefix}_"}
+        size=${size%"${suffix}"}
+        [[ ${size} =~ ^[0-9]+$ ]] || continue
+        [ -z "${subnets}" ] || [[ " ${subnets//,/ } " == *" ${size} "* ]] || continue
+        size_model_opts+=(--size_model_file "${size}=${file}")
+    done
+}
+
+# the checkpoint size $1 is decoded and packed from (see find_size_checkpoints)
+size_checkpoint() {
+    local index
+    for ((index = 1; index < ${#size_model_opts[@]}; index += 2)); do
+        if [ "${size_model_opts[index]%%=*}" = "$1" ]; then
+            basename "${size_model_opts[index]#*=}"
+            return
+        fi
+    done
+    echo "${inference_model}"
 }
 
 stage_12() {
@@ -971,6 +1012,7 @@ decode_set() {
     if [ "${gpu_inference}" = true ]; then runner=${cuda_cmd}; gpus=1; fi
     [ -z "${subnets}" ] || opts+=(--subnets "${subnets}")
     [ -z "${prune_depths}" ] || opts+=(--pruning_plan "${pruning_plan}")
+    opts+=("${size_model_opts[@]}")
     [ -z "${inference_config}" ] || opts+=(--config "${inference_config}")
     if [ "${decoding}" = greedy ]; then
         what="greedy CTC"
@@ -986,7 +1028,8 @@ decode_set() {
     rm -rf "${dir}"
     mkdir -p "${logdir}"
     split_keys "${data}/wav.scp" "${logdir}/keys" "${jobs}"
-    log "Stage 12: decoding ${data} with ${inference_model} (${what}), sizes: ${subnets:-all}, ${jobs} job(s)" \
+    log "Stage 12: decoding ${data} with ${inference_model}${size_model_opts[*]:+ (own checkpoints: ${size_model_opts[*]})}" \
+        "(${what}), sizes: ${subnets:-all}, ${jobs} job(s)" \
         "(logs: ${logdir}/decode.*.log)"
     # shellcheck disable=SC2086
     ${runner} --gpu "${gpus}" JOB=1:"${jobs}" "${logdir}/decode.JOB.log" \
@@ -1122,17 +1165,18 @@ packed_zip() {
 
 # export one size into <asr_exp>/packed/<size>/ and pack it; redone when the checkpoint changes
 pack_size() {
-    local size=$1 dir=${asr_exp}/packed/$1 zip opts=() file
+    local size=$1 dir=${asr_exp}/packed/$1 zip opts=() file checkpoint
     local logs=${asr_exp}/packed/logs
     zip=$(packed_zip "${size}")
-    if is_done "${dir}/.done" && [ "$(tail -n 1 "${dir}/.done")" = "${inference_model}" ] && [ -f "${zip}" ]; then
+    checkpoint=$(size_checkpoint "${size}")
+    if is_done "${dir}/.done" && [ "$(tail -n 1 "${dir}/.done")" = "${checkpoint}" ] && [ -f "${zip}" ]; then
         report_skip "${dir}/.done" "packing of size ${size}"
         return
     fi
     rm -rf "${dir}" "${zip}"
-    log "Stage 14: size ${size} -> ${dir} and ${zip} (logs: ${logs}/${size}.*.log)"
+    log "Stage 14: size ${size} (${checkpoint}) -> ${dir} and ${zip} (logs: ${logs}/${size}.*.log)"
     run_helper espnet_dynenc.bin.export_subnet --asr_train_config "${asr_exp}/config.yaml" \
-        --asr_model_file "${asr_exp}/${inference_model}" --subnet "${size}" --output_dir "${dir}" \
+        --asr_model_file "${asr_exp}/${checkpoint}" --subnet "${size}" --output_dir "${dir}" \
         >"${logs}/${size}.export.log" 2>&1 ||
         fail "Stage 14: export of size ${size} failed; see ${logs}/${size}.export.log"
     grep -A 1 '^export_subnet:' "${logs}/${size}.export.log" | sed 's/^/    /' || true
@@ -1142,7 +1186,7 @@ pack_size() {
     ${python} -m espnet2.bin.pack asr --asr_train_config "${dir}/config.yaml" --asr_model_file "${dir}/model.pth" \
         "${opts[@]}" --outpath "${zip}" >"${logs}/${size}.pack.log" 2>&1 ||
         fail "Stage 14: packing size ${size} failed; see ${logs}/${size}.pack.log"
-    { date '+%Y-%m-%dT%H:%M:%S'; echo "${inference_model}"; } >"${dir}/.done"
+    { date '+%Y-%m-%dT%H:%M:%S'; echo "${checkpoint}"; } >"${dir}/.done"
 }
 
 # ------------------------------------------------------------------ decoding set-up
