@@ -1,12 +1,20 @@
 """Write COMPARISON.md and comparison.png from the runs of run_comparison.sh.
 
     python -m espnet_dynenc.bin.compare_results --manifest exp/comparison/manifest.tsv \\
-        --output_dir . [--test_sets "test"] [--command "./run_comparison.sh ..."] [--wall_seconds 5400]
+        --output_dir . [--runs_dir comparison_runs] [--test_sets "test"] \\
+        [--command "./run_comparison.sh ..."] [--wall_seconds 5400]
+    python -m espnet_dynenc.bin.compare_results --manifest one_run.tsv --runs_dir comparison_runs \\
+        --summarise_only
 
 The manifest has one line per run: ``<method> <role> <seed> <experiment dir>`` (roles:
-supernet, alone, pruned, dmao; see ``espnet_dynenc.recipe.comparison``). The plot shows
-WER on the first test set against FLOPs per second of audio. The test sets are, unless
-given, those every run has decoded. Both files are written whole or not at all.
+supernet, alone, pruned, dmao; see ``espnet_dynenc.recipe.comparison``). With
+``--runs_dir``, a run whose summary (``<method>_seed<seed>.json``) is there is read from
+it, whether or not its experiment dir exists, and every other run is summarised there
+from its experiment dir: the summaries are what the tables need, small enough to keep in
+the repository, so the report can be written again on another machine.
+``--summarise_only`` writes the summaries and no report. The plot shows WER on the first
+test set against FLOPs per second of audio, and every claim's interval. The test sets
+are, unless given, those every run has decoded. Every file is written whole or not at all.
 """
 import argparse
 import shlex
@@ -22,6 +30,7 @@ from espnet_dynenc.recipe.comparison import (
     discover_test_sets,
     plot_comparison,
     read_manifest,
+    summary_path,
 )
 
 
@@ -30,10 +39,17 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--manifest", type=Path, required=True, help="runs: <method> <role> <seed> <exp dir>")
     parser.add_argument("--test_sets", default=None,
                         help='test sets, e.g. "test" or "test_clean test_other" (default: those every run decoded)')
-    parser.add_argument("--output_dir", type=Path, required=True, help="COMPARISON.md and comparison.png go here")
+    parser.add_argument("--output_dir", type=Path, default=None, help="COMPARISON.md and comparison.png go here")
+    parser.add_argument("--runs_dir", type=Path, default=None,
+                        help="per-run summaries: read where present, written for the other runs")
+    parser.add_argument("--summarise_only", action="store_true",
+                        help="only write the summaries of the manifest's runs into --runs_dir")
+    parser.add_argument("--run_seconds", type=float, default=None,
+                        help="with --summarise_only: the wall time of the (one) run, kept in its summary")
     parser.add_argument("--decode_dir", default=DECODE_DIR, help="decoding directory name in each experiment")
     parser.add_argument("--command", default=None, help="the command that made the comparison (for the report)")
-    parser.add_argument("--wall_seconds", type=float, default=None, help="wall time of the whole comparison")
+    parser.add_argument("--wall_seconds", type=float, default=None,
+                        help="wall time of the whole comparison (default: the runs' times summed from their summaries)")
     return parser
 
 
@@ -45,16 +61,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.manifest.is_file():
         print(f"compare_results: --manifest: no such file: {args.manifest}", file=sys.stderr)
         return 1
+    if args.summarise_only and args.runs_dir is None:
+        print("compare_results: --summarise_only needs --runs_dir", file=sys.stderr)
+        return 1
+    if not args.summarise_only and args.output_dir is None:
+        print("compare_results: --output_dir is required (or --summarise_only with --runs_dir)", file=sys.stderr)
+        return 1
     try:
         runs = read_manifest(args.manifest)
-        test_sets = args.test_sets.split() if args.test_sets else discover_test_sets(runs, args.decode_dir)
-        data = collect(runs, test_sets, args.decode_dir)
+        test_sets = (args.test_sets.split() if args.test_sets
+                     else discover_test_sets(runs, args.decode_dir, args.runs_dir))
+        data = collect(runs, test_sets, args.decode_dir, args.runs_dir, run_seconds=args.run_seconds)
     except (ValueError, FileNotFoundError) as err:
         print(f"compare_results: {err}", file=sys.stderr)
         return 1
+    if args.summarise_only:
+        for run in runs:
+            print(f"compare_results: {run.method} seed {run.seed}: {summary_path(args.runs_dir, run)}")
+        return 0
     command = args.command or " ".join(shlex.quote(a) for a in sys.argv)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    markdown = comparison_markdown(data, test_sets, command, args.wall_seconds)
+    wall = args.wall_seconds if args.wall_seconds is not None else data.total_run_seconds()
+    markdown = comparison_markdown(data, test_sets, command, wall)
     write_text_atomically(args.output_dir / "COMPARISON.md", markdown)
     plot_comparison(data, test_sets[0], args.output_dir / "comparison.png")
     print(markdown, end="")

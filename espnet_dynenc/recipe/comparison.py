@@ -15,26 +15,45 @@ Roles say what a run is compared as:
 ``dmao``      a reallocated single-size model, against the ``alone`` model of its size.
 
 Each run's numbers come from the files asr.sh leaves: ``<size>/decode_stats.yaml``
-(parameters, FLOPs per second of audio) and ``score_{wer,cer}/result.txt`` per test set,
-the plan's ``dev_scores.tsv``, the training's ``train.log`` (wall time: from the first
-epoch started to the last epoch finished, summed over the logs of a resumed run) and
-its checkpoint (parameters, optimizer updates). Rows over seeds show the mean, and the
-sample standard deviation when there are two seeds or more, so a reader sees whether a
-difference is larger than the spread between seeds.
+(parameters, FLOPs per second of audio, the checkpoint decoded) and
+``score_{wer,cer}/result.txt`` per test set, the word errors of every utterance (from
+``score_wer/{ref,hyp}.trn``), the plan's ``dev_scores.tsv``, the training's ``train.log``
+(wall time: from the first epoch started to the last epoch finished, summed over the logs
+of a resumed run) and its checkpoint (parameters, optimizer updates). A supernet whose
+sizes have their own checkpoints (asr.sh ``--size_checkpoints``) is read from the
+decoding of that rule (``<decode dir>_per_size``), and from the decoding of the full-size
+rule too, when there is one, so the effect of the rule is reported.
+
+A run's numbers are kept in a small summary (:func:`summarise_run`, one JSON file per
+run, in the recipe's ``comparison_runs/``), so the tables can be written again, and an
+interrupted comparison finished, on a machine that does not have the experiment dirs.
+
+Rows over seeds show the mean, and the sample standard deviation when there are two seeds
+or more. Every claim (a size against that size trained alone, a pruned depth against that
+depth trained alone, DMAO against its uniform model, each trained-alone size against the
+next smaller one) gets the difference in WER with a 95% interval from a paired bootstrap
+over the test utterances, seeds pooled (``espnet_dynenc.scoring.bootstrap``), and a
+verdict read from that interval.
 """
 import csv
 import datetime as dt
+import json
 import re
 import statistics
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from espnet_dynenc.atomic_files import write_text_atomically
 from espnet_dynenc.pruning.plan import PruningPlan
 from espnet_dynenc.recipe.results_table import human, load_stats, markdown_table, read_sum_avg
+from espnet_dynenc.scoring.bootstrap import CONFIDENCE, REPLICATES, Interval, UtteranceErrors, paired_bootstrap
+from espnet_dynenc.scoring.sclite_format import score_files
 
 ROLES = ("supernet", "alone", "pruned", "dmao")
 DECODE_DIR = "decode_ctc_greedy_asr_model_valid.cer_ctc.ave"
+PER_SIZE = "_per_size"  # asr.sh's suffix of a decoding whose sizes come from their own checkpoints
+SUMMARY_VERSION = 1
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) \(trainer:\d+\) INFO: (.*)")
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "num_updates", "subnet_masks")
 
@@ -57,6 +76,9 @@ class Measured:
     wer: Dict[str, Optional[float]] = field(default_factory=dict)
     cer: Dict[str, Optional[float]] = field(default_factory=dict)
     chosen: Optional[str] = None  # the strategy a "best" pruned result stands for
+    checkpoint: Optional[str] = None  # the file it was decoded from
+    # per test set: utterance id -> [word errors, reference words]
+    utterances: Dict[str, Dict[str, List[int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +109,16 @@ def _error_rate(folder: Path, kind: str) -> Optional[float]:
     return read_sum_avg(path).errors if path.is_file() else None
 
 
+def utterance_errors(folder: Path) -> Dict[str, List[int]]:
+    """Word errors and reference words of every utterance scored in ``folder/score_wer``
+    (the alignment sclite makes); empty when the .trn files are not there."""
+    ref, hyp = folder / "score_wer" / "ref.trn", folder / "score_wer" / "hyp.trn"
+    if not (ref.is_file() and hyp.is_file()):
+        return {}
+    return {utt.utt_id: [utt.counts.errors, utt.counts.ref_words]
+            for speaker in score_files(ref, hyp) for utt in speaker.utterances}
+
+
 def measure(folders: Dict[str, Path], units: int) -> Optional[Measured]:
     """The numbers of one decoded configuration (``folders``: test set -> its folder);
     None if it was never decoded."""
@@ -94,9 +126,12 @@ def measure(folders: Dict[str, Path], units: int) -> Optional[Measured]:
     known = next((s for s in stats if s), None)
     if known is None:
         return None
+    per_utterance = {t: utterance_errors(f) for t, f in folders.items()}
     return Measured(units, known.get("parameters"), known.get("flops_per_second"),
                     {t: _error_rate(f, "wer") for t, f in folders.items()},
-                    {t: _error_rate(f, "cer") for t, f in folders.items()})
+                    {t: _error_rate(f, "cer") for t, f in folders.items()},
+                    checkpoint=known.get("checkpoint"),
+                    utterances={t: errors for t, errors in per_utterance.items() if errors})
 
 
 def size_results(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_DIR) -> Dict[int, Measured]:
@@ -206,6 +241,14 @@ class Collected:
     sizes: Dict[Run, Dict[int, Measured]]
     pruned: Dict[Run, Dict[int, Dict[str, Measured]]]
     costs: Dict[Run, TrainingCost]
+    # supernet sizes decoded from the full size's checkpoint too, when they have their own
+    full_size_rule: Dict[Run, Dict[int, Measured]] = field(default_factory=dict)
+    run_seconds: Dict[Run, Optional[float]] = field(default_factory=dict)  # training + decoding + scoring
+
+    def total_run_seconds(self) -> Optional[float]:
+        """The wall time of every run together, when each run's is known."""
+        known = [self.run_seconds.get(run) for run in self.runs]
+        return sum(known) if known and all(v is not None for v in known) else None
 
     def methods(self, *roles: str) -> List[str]:
         seen: List[str] = []
@@ -227,29 +270,222 @@ class Collected:
         return out
 
 
-def discover_test_sets(runs: Sequence[Run], decode_dir: str = DECODE_DIR) -> List[str]:
-    """The test sets every run has decoded (asr.sh leaves ``<decode dir>/<test set>/.done``)."""
+def primary_decode_dir(run: Run, decode_dir: str = DECODE_DIR) -> str:
+    """The decoding a run's sizes are read from: the one with each size's own checkpoint
+    (``<decode_dir>_per_size``) when asr.sh made it, else ``decode_dir``."""
+    return decode_dir + PER_SIZE if (run.exp_dir / (decode_dir + PER_SIZE)).is_dir() else decode_dir
+
+
+def discover_test_sets(runs: Sequence[Run], decode_dir: str = DECODE_DIR,
+                       runs_dir: Optional[Path] = None) -> List[str]:
+    """The test sets every run has decoded (asr.sh leaves ``<decode dir>/<test set>/.done``;
+    a run with a summary in ``runs_dir`` lists its own)."""
     found = None
     for run in runs:
-        root = run.exp_dir / decode_dir
-        names = {p.parent.name for p in root.glob("*/.done")} if root.is_dir() else set()
+        summary = summary_path(runs_dir, run) if runs_dir is not None else None
+        if summary is not None and summary.is_file():
+            names = set(json.loads(summary.read_text(encoding="utf-8"))["test_sets"])
+        else:
+            root = run.exp_dir / primary_decode_dir(run, decode_dir)
+            names = {p.parent.name for p in root.glob("*/.done")} if root.is_dir() else set()
         found = names if found is None else found & names
     if not found:
         raise FileNotFoundError(f"no test set decoded by every run (looked for {decode_dir}/<test set>/.done)")
     return sorted(found)
 
 
-def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DECODE_DIR) -> Collected:
-    sizes, pruned, costs = {}, {}, {}
+# ------------------------------------------------------------------------ run summaries
+def summary_path(runs_dir: Path, run: Run) -> Path:
+    return runs_dir / f"{run.method}_seed{run.seed}.json"
+
+
+def summarise_run(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_DIR,
+                  run_seconds: Optional[float] = None) -> dict:
+    """What the tables and intervals need of one run, read from its experiment dir."""
+    if not run.exp_dir.is_dir():
+        raise FileNotFoundError(f"run {run.method} seed {run.seed}: no experiment dir {run.exp_dir}")
+    primary = primary_decode_dir(run, decode_dir)
+    sizes = size_results(run, test_sets, primary)
+    if not sizes:
+        raise FileNotFoundError(f"run {run.method} seed {run.seed}: nothing decoded in {run.exp_dir / primary}")
+    full = size_results(run, test_sets, decode_dir) if primary != decode_dir else {}
+    pruned = pruned_results(run, test_sets, primary) if run.role == "pruned" else {}
+    return {
+        "version": SUMMARY_VERSION,
+        "method": run.method, "role": run.role, "seed": run.seed, "exp_dir": str(run.exp_dir),
+        "test_sets": list(test_sets), "decode_dir": primary,
+        "sizes": {str(size): asdict(m) for size, m in sizes.items()},
+        "full_size_rule": {str(size): asdict(m) for size, m in full.items()},
+        "pruned": {str(depth): {name: asdict(m) for name, m in found.items()} for depth, found in pruned.items()},
+        "cost": asdict(training_cost(run)),
+        "run_seconds": run_seconds,
+    }
+
+
+def save_summary(summary: dict, runs_dir: Path) -> Path:
+    run = Run(summary["method"], summary["role"], summary["seed"], Path(summary["exp_dir"]))
+    path = summary_path(runs_dir, run)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(path, json.dumps(summary, indent=1, sort_keys=False) + "\n")
+    return path
+
+
+def load_summary(path: Path, run: Run) -> dict:
+    """A summary written by :func:`save_summary`, checked against the run it stands for."""
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    if summary.get("version") != SUMMARY_VERSION:
+        raise ValueError(f"{path}: summary version {summary.get('version')}, expected {SUMMARY_VERSION} "
+                         "(remove it to summarise the run again from its experiment dir)")
+    if (summary["method"], summary["role"], summary["seed"]) != (run.method, run.role, run.seed):
+        raise ValueError(f"{path}: stands for {summary['method']} ({summary['role']}) seed {summary['seed']}, "
+                         f"not {run.method} ({run.role}) seed {run.seed}")
+    return summary
+
+
+def _measured(entries: dict) -> Dict[int, Measured]:
+    return {int(size): Measured(**m) for size, m in entries.items()}
+
+
+def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DECODE_DIR,
+            runs_dir: Optional[Path] = None, run_seconds: Optional[float] = None) -> Collected:
+    """Every run's numbers: from its summary in ``runs_dir`` when there is one, else from its
+    experiment dir (and then saved into ``runs_dir``, when given, with ``run_seconds``)."""
+    sizes, pruned, costs, full, seconds = {}, {}, {}, {}, {}
     for run in runs:
-        if not run.exp_dir.is_dir():
-            raise FileNotFoundError(f"run {run.method} seed {run.seed}: no experiment dir {run.exp_dir}")
-        sizes[run] = size_results(run, test_sets, decode_dir)
-        if not sizes[run]:
-            raise FileNotFoundError(f"run {run.method} seed {run.seed}: nothing decoded in {run.exp_dir / decode_dir}")
-        pruned[run] = pruned_results(run, test_sets, decode_dir) if run.role == "pruned" else {}
-        costs[run] = training_cost(run)
-    return Collected(list(runs), sizes, pruned, costs)
+        path = summary_path(runs_dir, run) if runs_dir is not None else None
+        if path is not None and path.is_file():
+            summary = load_summary(path, run)
+            missing = sorted(set(test_sets) - set(summary["test_sets"]))
+            if missing:
+                raise ValueError(f"{path}: has no results for test set(s) {missing}")
+        else:
+            summary = summarise_run(run, test_sets, decode_dir, run_seconds)
+            if runs_dir is not None:
+                save_summary(summary, runs_dir)
+        sizes[run] = _measured(summary["sizes"])
+        full[run] = _measured(summary["full_size_rule"])
+        pruned[run] = {int(depth): {name: Measured(**m) for name, m in found.items()}
+                       for depth, found in summary["pruned"].items()}
+        costs[run] = TrainingCost(**summary["cost"])
+        seconds[run] = summary.get("run_seconds")
+    return Collected(list(runs), sizes, pruned, costs, full, seconds)
+
+
+# ------------------------------------------------------------------------ intervals
+@dataclass
+class Claim:
+    """One comparison a conclusion rests on: ``a`` against ``b`` (both lists over seeds).
+
+    ``kind`` says what the claim asserts: ``parity`` (a is as good as b: it fails when a
+    is worse beyond the interval) or ``better`` (a is better than b: it holds only when
+    the whole interval is below 0)."""
+
+    section: str
+    label: str
+    kind: str
+    a: List[Measured]
+    b: List[Measured]
+
+
+def pooled_errors(results: Sequence[Measured], test_set: str) -> Optional[UtteranceErrors]:
+    """The utterance errors of every seed, or None when a seed has none (old results)."""
+    per_seed = [r.utterances.get(test_set) for r in results]
+    if not per_seed or any(not errors for errors in per_seed):
+        return None
+    return UtteranceErrors.from_seeds([{u: tuple(v) for u, v in errors.items()} for errors in per_seed])
+
+
+def interval(a: Sequence[Measured], b: Sequence[Measured], test_set: str) -> Optional[Interval]:
+    """WER(a) - WER(b) on ``test_set`` with its 95% paired-bootstrap interval, seeds pooled."""
+    errors_a, errors_b = pooled_errors(a, test_set), pooled_errors(b, test_set)
+    if errors_a is None or errors_b is None:
+        return None
+    return paired_bootstrap(errors_a, errors_b)
+
+
+def verdict(kind: str, found: Optional[Interval]) -> str:
+    """What the interval says of a claim of ``kind`` (see :class:`Claim`)."""
+    if found is None:
+        return "n/a (no utterance scores)"
+    side = found.sign()
+    if kind == "parity":
+        return {"above": "fails (worse)", "below": "holds (better)", "includes 0": "holds (no difference resolved)"}[side]
+    if kind == "better":
+        return {"above": "fails (worse)", "below": "holds", "includes 0": "not resolved"}[side]
+    raise ValueError(f"unknown claim kind '{kind}'")
+
+
+def claims(data: Collected) -> List[Claim]:
+    """Every claim the comparison can check, in the order of the report."""
+    alone = data.alone_by_size()
+    out: List[Claim] = []
+    sizes = sorted(alone)
+    for small, large in zip(sizes, sizes[1:]):
+        out.append(Claim("sizes trained alone", f"{large} against {small} modules, both trained alone", "better",
+                         alone[large], alone[small]))
+    methods = data.methods("supernet")
+    for method in methods:
+        runs = data.runs_of(method)
+        for size in sorted({s for r in runs for s in data.sizes[r]}):
+            if size in alone:
+                out.append(Claim("sizes cut from one model", f"{method} at {size} modules against {size} trained alone",
+                                 "parity", [data.sizes[r][size] for r in runs if size in data.sizes[r]], alone[size]))
+    for other in methods[1:]:
+        first = methods[0]
+        for size in sorted({s for r in data.runs_of(first) for s in data.sizes[r]}):
+            a = [data.sizes[r][size] for r in data.runs_of(first) if size in data.sizes[r]]
+            b = [data.sizes[r][size] for r in data.runs_of(other) if size in data.sizes[r]]
+            if a and b:
+                out.append(Claim("sizes cut from one model", f"{first} against {other} at {size} modules", "better",
+                                 a, b))
+    for method in data.methods("pruned"):
+        runs = data.runs_of(method)
+        top = max(s for r in runs for s in data.sizes[r])
+        if top in alone:
+            out.append(Claim("pruning on demand", f"{method}, all blocks ({top} modules), against {top} trained alone",
+                             "parity", [data.sizes[r][top] for r in runs if top in data.sizes[r]], alone[top]))
+        for depth in sorted({d for r in runs for d in data.pruned[r]}, reverse=True):
+            best = [data.pruned[r][depth]["best"] for r in runs if "best" in data.pruned[r].get(depth, {})]
+            if best and best[0].units in alone:
+                out.append(Claim("pruning on demand", f"{method}, {depth} blocks kept (best on dev), against "
+                                 f"{best[0].units} modules trained alone", "parity", best, alone[best[0].units]))
+    for method in data.methods("dmao"):
+        runs = data.runs_of(method)
+        top = max(s for r in runs for s in data.sizes[r])
+        if top in alone:
+            out.append(Claim("DMAO", f"{method} against the uniform model of {top} modules trained alone", "better",
+                             [data.sizes[r][top] for r in runs], alone[top]))
+    return out
+
+
+def claims_table(data: Collected, test_set: str) -> List[str]:
+    header = ["claim", "kind", "seeds (a / b)", f"WER a (%)", f"WER b (%)", "a - b [95% interval]", "verdict"]
+    rows = []
+    for claim in claims(data):
+        found = interval(claim.a, claim.b, test_set)
+        rows.append([claim.label, claim.kind, f"{len(claim.a)} / {len(claim.b)}",
+                     mean_sd([m.wer.get(test_set) for m in claim.a]), mean_sd([m.wer.get(test_set) for m in claim.b]),
+                     str(found) if found is not None else "n/a", verdict(claim.kind, found)])
+    return markdown_table(header, rows)
+
+
+def checkpoint_rule_table(data: Collected, test_set: str) -> List[str]:
+    """Each supernet size decoded from its own best epochs against the full size's best epochs."""
+    header = ["method", "modules", "seeds", "own checkpoint", "WER own (%)", "WER full-size rule (%)",
+              "own - full-size rule [95% interval]"]
+    rows = []
+    for method in data.methods("supernet"):
+        runs = [r for r in data.runs_of(method) if data.full_size_rule.get(r)]
+        for size in sorted({s for r in runs for s in data.full_size_rule[r]}):
+            own = [data.sizes[r][size] for r in runs if size in data.sizes[r] and size in data.full_size_rule[r]]
+            full = [data.full_size_rule[r][size] for r in runs if size in data.sizes[r] and size in data.full_size_rule[r]]
+            if not own:
+                continue
+            found = interval(own, full, test_set)
+            checkpoints = "/".join(sorted({m.checkpoint or "?" for m in own}))
+            rows.append([method, str(size), str(len(own)), f"`{checkpoints}`", mean_sd([m.wer.get(test_set) for m in own]),
+                         mean_sd([m.wer.get(test_set) for m in full]), str(found) if found is not None else "n/a"])
+    return markdown_table(header, rows) if rows else []
 
 
 # ------------------------------------------------------------------------ tables
@@ -378,13 +614,19 @@ def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str,
         f"- command: `{command}`",
         f"- date: {when}; seeds: {' '.join(map(str, seeds))}"
         + (f"; wall time of the whole comparison: {_seconds(wall_seconds)}" if wall_seconds else ""),
-        "- every model: greedy CTC, decoded from the average of its best epochs by dev CER of its full size "
-        "(`valid.cer_ctc.ave.pth`); WER/CER from sclite's `Sum/Avg` line",
+        "- every model: greedy CTC; each size decoded from the average of its own best epochs by its dev CER "
+        "(`valid.cer_ctc_<size>.ave.pth`) where the run's config chose them per size, else by the dev CER of the "
+        "full size (`valid.cer_ctc.ave.pth`); WER/CER from sclite's `Sum/Avg` line",
         "- cells: mean ± sample standard deviation over seeds (one value: one seed)",
-        "",
-        "## Dynamic Encoder Size: every size, every method",
+        f"- intervals: WER difference a - b (points) with its {100 * CONFIDENCE:.0f}% interval from a paired bootstrap "
+        f"over the test utterances (Bisani & Ney 2004, {REPLICATES} replicates), seeds pooled (each replicate also "
+        "redraws each system's seeds); `parity` claims (as good as) fail when the whole interval is above 0, "
+        "`better` claims hold only when it is below 0",
         "",
     ]
+    for test_set in test_sets[:1]:
+        lines += [f"## Claims and their intervals ({test_set})", ""] + claims_table(data, test_set) + [""]
+    lines += ["## Dynamic Encoder Size: every size, every method", ""]
     lines += size_table(data, test_sets) + [""]
     for test_set in test_sets:
         lines += [f"### WER (%) on {test_set}", ""] + pivot_table(data, test_set) + [""]
@@ -394,6 +636,11 @@ def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str,
             lines += [f"### WER (%) on {test_set}", ""] + pruning_table(data, test_set)
     if data.methods("dmao"):
         lines += ["## DMAO against the uniform model of the same size", ""] + dmao_table(data, test_sets) + [""]
+    rule = checkpoint_rule_table(data, test_sets[0])
+    if rule:
+        lines += [f"## Checkpoint rule: each size's own best epochs against the full size's ({test_sets[0]})", "",
+                  "The same runs decoded twice: every size from the average of its own best epochs by its dev CER, "
+                  "and every size from the average of the full size's best epochs.", ""] + rule + [""]
     header, rows = cost_rows(data)
     lines += ["## Training cost (per seed)", "",
               "Updates and parameter updates (parameters x updates, summed over the models one needs) come from the "
@@ -403,7 +650,8 @@ def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str,
 
 
 def plot_comparison(data: Collected, test_set: str, path: Path) -> None:
-    """WER against FLOPs per second of audio, one line per method (mean, error bars: sd over seeds)."""
+    """Left: WER against FLOPs per second of audio, one line per method (mean, error bars: sd
+    over seeds). Right: every claim's difference in WER with its 95% interval (0: no difference)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -421,7 +669,13 @@ def plot_comparison(data: Collected, test_set: str, path: Path) -> None:
             es.append(statistics.stdev(wers) if len(wers) > 1 else 0.0)
         return xs, ys, es
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    checked = [(claim, interval(claim.a, claim.b, test_set)) for claim in claims(data)]
+    checked = [(claim, f) for claim, f in checked if f is not None]
+    if checked:
+        fig, (ax, right) = plt.subplots(1, 2, figsize=(13, max(4.5, 0.32 * len(checked) + 1.5)),
+                                        gridspec_kw={"width_ratios": [1, 1.1]})
+    else:
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for method in data.methods("supernet"):
         by_size: Dict[int, List[Measured]] = {}
         for run in data.runs_of(method):
@@ -449,6 +703,18 @@ def plot_comparison(data: Collected, test_set: str, path: Path) -> None:
     ax.set_ylabel(f"WER on {test_set} (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    if checked:
+        ys = list(range(len(checked)))[::-1]
+        colors = {"holds": "tab:green", "fails": "tab:red", "not resolved": "tab:gray"}
+        for y, (claim, f) in zip(ys, checked):
+            color = colors[next(k for k in colors if verdict(claim.kind, f).startswith(k))]
+            right.errorbar([f.difference], [y], xerr=[[f.difference - f.low], [f.high - f.difference]], fmt="o",
+                           color=color, capsize=3)
+        right.axvline(0.0, color="black", linewidth=0.8)
+        right.set_yticks(ys)
+        right.set_yticklabels([claim.label for claim, _ in checked], fontsize=7)
+        right.set_xlabel(f"WER difference a - b on {test_set} (points), 95% interval")
+        right.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp, dpi=120)

@@ -7,20 +7,36 @@ import pytest
 import torch
 import yaml
 
-from espnet_dynenc.recipe.comparison import DECODE_DIR, collect, comparison_markdown, mean_sd, read_manifest
+import shutil
+
+from espnet_dynenc.recipe.comparison import (
+    DECODE_DIR,
+    PER_SIZE,
+    collect,
+    comparison_markdown,
+    mean_sd,
+    read_manifest,
+    summary_path,
+)
 
 LOG = ("[vm] 2026-12-01 10:00:00,000 (trainer:336) INFO: 1/2epoch started\n"
        "[vm] 2026-12-01 10:0{m}:30,000 (trainer:394) INFO: 2epoch results: [train] loss=1.0\n")
 
 
 def decoded(folder: Path, params: int, flops: float, wer: float, **labels) -> None:
+    """A scored output: 100 utterances of 5 words, round(5 x wer) of them with one substitution."""
     folder.mkdir(parents=True)
     (folder / "decode_stats.yaml").write_text(yaml.safe_dump({"parameters": params, "flops_per_second": flops,
-                                                              "rtf": 0.01, **labels}))
+                                                              "rtf": 0.01, "checkpoint": "valid.cer_ctc.ave.pth",
+                                                              **labels}))
     for kind, value in (("wer", wer), ("cer", wer / 2)):
         (folder / f"score_{kind}").mkdir()
         (folder / f"score_{kind}" / "result.txt").write_text(
             f"| Sum/Avg|  200   1663 | 90.0  5.0  5.0  0.0 {value:5.1f} 50.0 |\n")
+    wrong = round(5 * wer)
+    (folder / "score_wer" / "ref.trn").write_text("".join(f"a b c d e\t(spk-u{i:03d})\n" for i in range(100)))
+    (folder / "score_wer" / "hyp.trn").write_text("".join(f"{'x' if i < wrong else 'a'} b c d e\t(spk-u{i:03d})\n"
+                                                          for i in range(100)))
 
 
 def experiment(root: Path, name: str, sizes: dict, minutes: int, updates: int, params: int) -> Path:
@@ -77,6 +93,59 @@ def test_tables_have_a_row_per_method_and_size_with_mean_and_sd(comparison):
     assert "| des_simple_topk | 1 | 2800 ± 0 | 9m30s | 3.36M |" in text
     assert "| every size separately (3 models) | 3 | 8400 ± 0 | 7m30s | 6.72M |" in text
     assert "wall time of the whole comparison: 60m00s" in text
+
+
+def test_every_claim_has_its_bootstrap_interval_and_verdict(comparison):
+    root, manifest = comparison
+    text = comparison_markdown(collect(read_manifest(manifest), ["test"]), ["test"], "./run_comparison.sh", 3600)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if " | better | " in line
+            or " | parity | " in line}
+    # 30 and 35 wrong utterances of 100 (5 words each), the same first ones: only 5 utterances differ
+    assert rows["16 against 8 modules, both trained alone"].startswith(
+        "| 16 against 8 modules, both trained alone | better | 2 / 2 | 6.0 ± 0.0 | 7.0 ± 0.0 | -1.00 [")
+    assert rows["16 against 8 modules, both trained alone"].endswith("| holds |")
+    # seeds of the 24-module model disagree (5 and 6%): the interval reaches 0
+    assert rows["24 against 16 modules, both trained alone"].endswith("| not resolved |")
+    assert rows["des_simple_topk at 8 modules against 8 trained alone"].endswith("| +8.00 [+5.80, +10.20] | fails (worse) |")
+    assert rows["dmao against the uniform model of 24 modules trained alone"].endswith("| holds |")
+    assert "prune_on_demand, 4 blocks kept (best on dev), against 16 modules trained alone" in rows
+    assert "paired bootstrap over the test utterances (Bisani & Ney 2004, 2000 replicates)" in text
+
+
+def test_summaries_stand_for_the_runs_without_their_experiment_dirs(comparison, tmp_path):
+    root, manifest = comparison
+    runs = read_manifest(manifest)
+    runs_dir = tmp_path / "comparison_runs"
+    first = comparison_markdown(collect(runs, ["test"], runs_dir=runs_dir), ["test"], "x", 3600, when="w")
+    assert sorted(p.name for p in runs_dir.iterdir())[:2] == ["des_simple_topk_seed0.json", "des_simple_topk_seed1.json"]
+    assert len(list(runs_dir.iterdir())) == len(runs)
+    shutil.rmtree(root / "exp")
+    again = comparison_markdown(collect(runs, ["test"], runs_dir=runs_dir), ["test"], "x", 3600, when="w")
+    assert again == first
+    # a summary that stands for another run is refused by name
+    summary_path(runs_dir, runs[1]).write_text(summary_path(runs_dir, runs[0]).read_text())
+    with pytest.raises(ValueError, match="not individual_8 \\(alone\\) seed 0"):
+        collect(runs, ["test"], runs_dir=runs_dir)
+
+
+def test_sizes_from_their_own_checkpoints_and_from_the_full_sizes_are_both_reported(comparison):
+    root, manifest = comparison
+    for seed in (0, 1):
+        exp = root / "exp" / f"asr_des_seed{seed}"
+        own = exp / (DECODE_DIR + PER_SIZE) / "test"
+        own.mkdir(parents=True)
+        (own / ".done").write_text("done\n")
+        for size, wer in ((8, 9.0), (16, 8.0), (24, 10.0 + 2 * seed)):
+            decoded(own / str(size), 50 * size, 1e6 * size, wer)
+            stats = yaml.safe_load((own / str(size) / "decode_stats.yaml").read_text())
+            stats["checkpoint"] = f"valid.cer_ctc_{size}.ave.pth" if size < 24 else "valid.cer_ctc.ave.pth"
+            (own / str(size) / "decode_stats.yaml").write_text(yaml.safe_dump(stats))
+    text = comparison_markdown(collect(read_manifest(manifest), ["test"]), ["test"], "x", 3600)
+    # the size tables use each size's own checkpoint
+    assert "| 8 | des_simple_topk | 2 | 400 | 8M | 9.0 ± 0.0 |" in text
+    assert "## Checkpoint rule: each size's own best epochs against the full size's (test)" in text
+    rule = [line for line in text.splitlines() if line.startswith("| des_simple_topk | 8 |")][0]
+    assert rule.startswith("| des_simple_topk | 8 | 2 | `valid.cer_ctc_8.ave.pth` | 9.0 ± 0.0 | 15.0 ± 1.4 | -6.00 [")
 
 
 def test_cli_writes_both_files_and_refuses_bad_input(comparison, tmp_path):

@@ -1,7 +1,8 @@
 """run_comparison.sh end to end on the embedded recipe with a tiny corpus and tiny models.
 
-Every method of the plan runs (two seeds for the main rows), and COMPARISON.md has a row
-per method in each table; a second call finds everything done and only writes the report.
+Every method of the plan runs (two seeds for the main rows, seed by seed), each finished run
+leaves its summary in comparison_runs/, and COMPARISON.md has a row per method in each
+table; a second call finds every run summarised and only writes the report.
 """
 import copy
 import subprocess
@@ -55,12 +56,15 @@ def test_run_comparison_writes_every_table_with_a_row_per_method(tmp_path):
     (recipe / "run.sh").write_text(run_sh)
 
     def compare(*extra):
-        return subprocess.run(["./run_comparison.sh", "--plan", "conf/plan.tsv", "--seeds", "0 1", *extra],
+        return subprocess.run(["./run_comparison.sh", "--plan", "conf/plan.tsv", "--seeds", "0 1", "--other_seeds", "0",
+                               *extra],
                               cwd=recipe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
 
     proc = compare()
     assert proc.returncode == 0, proc.stdout[-6000:]
-    assert "run 1/11: des_simple_topk, seed 0" in proc.stdout and "run 11/11: dmao, seed 0" in proc.stdout
+    # seed by seed: every method of seed 0, then the main ones of seed 1
+    assert "run 1/11: des_simple_topk, seed 0" in proc.stdout and "run 7/11: dmao, seed 0" in proc.stdout
+    assert "run 11/11: individual_8, seed 1" in proc.stdout
     assert "Stage 11: training finished after 2 epochs" in proc.stdout  # each run's progress on the console
     text = (recipe / "COMPARISON.md").read_text()
     for row in ("| 4 | des_simple_topk | 2 |", "| 8 | des_zero_out | 2 |", "| 4 | aux_loss | 1 |",
@@ -72,10 +76,15 @@ def test_run_comparison_writes_every_table_with_a_row_per_method(tmp_path):
     assert (recipe / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     manifest = (recipe / "exp" / "comparison" / "manifest.tsv").read_text().splitlines()
     assert len(manifest) == 11 and manifest[0] == "des_simple_topk supernet 0 exp/asr_des_simple_topk_seed0"
+    summaries = sorted(p.name for p in (recipe / "comparison_runs").iterdir())
+    assert len(summaries) == 11 and "dmao_seed0.json" in summaries and "individual_8_seed1.json" in summaries
+    assert "| claim | kind | seeds (a / b) |" in text
 
     again = compare()
     assert again.returncode == 0, again.stdout[-3000:]
     assert "Stage 11: training finished" not in again.stdout  # everything was done
+    assert "run 11/11: individual_8, seed 1: done (comparison_runs/individual_8_seed1.json)" in again.stdout
+    assert "data preparation" not in again.stdout
     bad = subprocess.run(["./run_comparison.sh", "--plan", "conf/plan.tsv", "--methods", "nonesuch"], cwd=recipe,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     assert bad.returncode == 2 and "no run of conf/plan.tsv matches --methods 'nonesuch'" in bad.stdout

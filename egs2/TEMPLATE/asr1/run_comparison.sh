@@ -11,8 +11,13 @@
 #   ./run_comparison.sh --methods "des_simple_topk individual_8"
 # Steps: data preparation and statistics once (./run.sh --stop_stage 10), then per run
 # and seed ./run.sh --stage 11 --stop_stage 13 (training, decoding, scoring) with the run's config, into
-# exp/asr_<method>_seed<seed>; finished work is skipped, so a rerun continues where an
-# interrupted one stopped. Logs: exp/comparison/logs/<method>_seed<seed>.log.
+# exp/asr_<method>_seed<seed>; a supernet whose sizes have their own checkpoints is decoded
+# once more from the full size's (--size_checkpoints false), so the report shows both rules.
+# Each finished run is summarised into comparison_runs/<method>_seed<seed>.json (what the
+# tables and intervals need; small text files meant to be committed): a run with a summary
+# is done, here or on another machine, so a rerun, or a clone with the summaries, continues
+# where an interrupted comparison stopped; within a run, asr.sh skips finished stages.
+# Delete a run's summary to run it again. Logs: exp/comparison/logs/<method>_seed<seed>.log.
 set -euo pipefail
 
 log() {
@@ -25,13 +30,14 @@ usage_error() {
 }
 
 plan=conf/comparison_plan.tsv # one run per line: method role seeds config [run.sh options]
-seeds="0 1"                   # seeds of the runs whose seed group is "main"
-other_seeds="0"               # seeds of the runs whose seed group is "other"
+seeds="0 1 2"                 # seeds of the runs whose seed group is "main"
+other_seeds="0 1"             # seeds of the runs whose seed group is "other"
 methods=                      # only these methods of the plan (default: all)
 out_dir=.                     # COMPARISON.md and comparison.png go here
+runs_dir=comparison_runs      # one summary per finished run (<method>_seed<seed>.json)
 python=python3
 
-option_names="plan seeds other_seeds methods out_dir python"
+option_names="plan seeds other_seeds methods out_dir runs_dir python"
 help_message=$(
     cat <<EOF
 Usage: $0 [options]   (run from a recipe directory, egs2/<corpus>/asr1)
@@ -45,6 +51,7 @@ Options (default in brackets):
   --other_seeds "S..." seeds of the "other" runs [${other_seeds}]
   --methods "M..."     run only these methods of the plan [all]
   --out_dir DIR        where COMPARISON.md and comparison.png go [${out_dir}]
+  --runs_dir DIR       summaries of finished runs; a run with one is not run again [${runs_dir}]
   --python CMD         python command [${python}]
 EOF
 )
@@ -64,7 +71,7 @@ done
 . ./path.sh
 
 # ----------------------------------------------------------------------------- the plan
-names=() roles=() configs=() options=() run_seeds=()
+plan_names=() plan_roles=() plan_configs=() plan_options=() plan_seeds=()
 line_number=0
 while IFS= read -r line || [ -n "${line}" ]; do
     line_number=$((line_number + 1))
@@ -79,10 +86,19 @@ while IFS= read -r line || [ -n "${line}" ]; do
     esac
     [ -f "${config}" ] || usage_error "${plan}:${line_number}: config '${config}' does not exist"
     if [ -n "${methods}" ] && [[ " ${methods} " != *" ${method} "* ]]; then continue; fi
-    for seed in ${group_seeds}; do
-        names+=("${method}") roles+=("${role}") configs+=("${config}") options+=("${rest:-}") run_seeds+=("${seed}")
-    done
+    plan_names+=("${method}") plan_roles+=("${role}") plan_configs+=("${config}") plan_options+=("${rest:-}")
+    plan_seeds+=("${group_seeds}")
 done <"${plan}"
+# the runs, seed by seed (every method of the first seed, then of the next one), so that an
+# interrupted comparison has every method of its first seeds
+names=() roles=() configs=() options=() run_seeds=()
+for seed in $(printf '%s\n' ${seeds} ${other_seeds} | awk '!seen[$0]++'); do
+    for ((index = 0; index < ${#plan_names[@]}; index++)); do
+        [[ " ${plan_seeds[index]} " == *" ${seed} "* ]] || continue
+        names+=("${plan_names[index]}") roles+=("${plan_roles[index]}") configs+=("${plan_configs[index]}")
+        options+=("${plan_options[index]}") run_seeds+=("${seed}")
+    done
+done
 [ "${#names[@]}" -gt 0 ] || usage_error "no run of ${plan} matches --methods '${methods}'"
 for method in ${methods}; do
     [[ " ${names[*]} " == *" ${method} "* ]] || usage_error "--methods: '${method}' is not in ${plan}"
@@ -94,41 +110,64 @@ touch "${timing}"
 
 # ---------------------------------------------------------------------------- the runs
 SECONDS=0
-log "data preparation and statistics (./run.sh --stop_stage 10)"
-start=${SECONDS}
-./run.sh --stop_stage 10 >exp/comparison/logs/data.log 2>&1 ||
-    { tail -n 20 exp/comparison/logs/data.log >&2; log "error: data preparation failed; see exp/comparison/logs/data.log"; exit 1; }
-echo "data $((SECONDS - start))" >>"${timing}"
-
 total=${#names[@]}
-spent=0
+pending=0
+for ((index = 0; index < total; index++)); do
+    [ -f "${runs_dir}/${names[index]}_seed${run_seeds[index]}.json" ] || pending=$((pending + 1))
+done
+if [ "${pending}" -gt 0 ]; then
+    log "data preparation and statistics (./run.sh --stop_stage 10)"
+    start=${SECONDS}
+    ./run.sh --stop_stage 10 >exp/comparison/logs/data.log 2>&1 || {
+        tail -n 20 exp/comparison/logs/data.log >&2
+        log "error: data preparation failed; see exp/comparison/logs/data.log"
+        exit 1
+    }
+    echo "data $((SECONDS - start))" >>"${timing}"
+fi
+
+spent=0 ran=0
 manifest=exp/comparison/manifest.tsv
 : >"${manifest}.tmp"
 for ((index = 0; index < total; index++)); do
     method=${names[index]} seed=${run_seeds[index]}
     tag=${method}_seed${seed}
+    line="${method} ${roles[index]} ${seed} exp/asr_${tag}"
+    echo "${line}" >>"${manifest}.tmp"
+    if [ -f "${runs_dir}/${tag}.json" ]; then
+        log "run $((index + 1))/${total}: ${method}, seed ${seed}: done (${runs_dir}/${tag}.json)"
+        continue
+    fi
     eta=
-    if [ "${index}" -gt 0 ] && [ "${spent}" -gt 0 ]; then
-        eta=", ETA $(((spent / index) * (total - index) / 60)) min"
+    if [ "${ran}" -gt 0 ] && [ "${spent}" -gt 0 ]; then
+        eta=", ETA $(((spent / ran) * (pending - ran) / 60)) min"
     fi
     log "run $((index + 1))/${total}: ${method}, seed ${seed} (${configs[index]}; elapsed $((SECONDS / 60)) min${eta})"
     start=${SECONDS}
     eval "run_options=(${options[index]})"
+    run_args=(--asr_config "${configs[index]}" --asr_tag "${tag}" --asr_args "--seed ${seed}" "${run_options[@]}")
     # the run's whole output into its log; its stage 11-13 lines (progress, results) on the console
     set +e
-    ./run.sh --stage 11 --stop_stage 13 --asr_config "${configs[index]}" --asr_tag "${tag}" --asr_args "--seed ${seed}" \
-        "${run_options[@]}" 2>&1 | tee "exp/comparison/logs/${tag}.log" | grep --line-buffered -E "Stage 1[1-3]: "
+    {
+        ./run.sh --stage 11 --stop_stage 13 "${run_args[@]}" &&
+            if [ "${roles[index]}" = supernet ]; then
+                # every size from the full size's checkpoint too (nothing to do when sizes have none of their own)
+                ./run.sh --stage 12 --stop_stage 13 --size_checkpoints false "${run_args[@]}"
+            fi
+    } 2>&1 | tee "exp/comparison/logs/${tag}.log" | grep --line-buffered -E "Stage 1[1-3]: "
     status=${PIPESTATUS[0]}
     set -e
     [ "${status}" -eq 0 ] || { log "error: run ${tag} failed; see exp/comparison/logs/${tag}.log"; exit 1; }
     echo "${tag} $((SECONDS - start))" >>"${timing}"
-    spent=$((spent + SECONDS - start))
-    echo "${method} ${roles[index]} ${seed} exp/asr_${tag}" >>"${manifest}.tmp"
+    echo "${line}" >"exp/comparison/run_${tag}.tsv"
+    ${python} -m espnet_dynenc.bin.compare_results --manifest "exp/comparison/run_${tag}.tsv" \
+        --runs_dir "${runs_dir}" --summarise_only --run_seconds "$((SECONDS - start))" ||
+        { log "error: cannot summarise run ${tag}"; exit 1; }
+    spent=$((spent + SECONDS - start)) ran=$((ran + 1))
 done
 mv "${manifest}.tmp" "${manifest}"
 
-wall=$(awk '{ s += $2 } END { print s + 0 }' "${timing}")
-log "all ${total} runs finished; COMPARISON.md and comparison.png into ${out_dir} (all runs so far: $((wall / 60)) min)"
-# shellcheck disable=SC2086
-${python} -m espnet_dynenc.bin.compare_results --manifest "${manifest}" --output_dir "${out_dir}" \
-    --wall_seconds "${wall}" --command "$(printf '%q ' "$0" "$@")"
+log "all ${total} runs finished (${ran} in this call, $((SECONDS / 60)) min);" \
+    "COMPARISON.md and comparison.png into ${out_dir}"
+${python} -m espnet_dynenc.bin.compare_results --manifest "${manifest}" --runs_dir "${runs_dir}" \
+    --output_dir "${out_dir}" --command "$(printf '%q ' "$0" "$@")"
