@@ -133,7 +133,9 @@ def test_bad_subnet_configuration_names_the_option(conf, message):
     ({"attention_heads": 5}, "attention_heads=5 does not divide output_size=32"),
     ({"interctc_layer_idx": [2]}, "interctc_layer_idx: 2"),
     ({"input_layer": "conv3d"}, "input_layer: unknown value 'conv3d'"),
-    ({"positionwise_layer_type": "conv1d"}, "positionwise_layer_type='conv1d'"),
+    ({"positionwise_layer_type": "conv2d"}, "positionwise_layer_type='conv2d' is not supported"),
+    ({"positionwise_layer_type": "conv1d", "positionwise_conv_kernel_size": 4},
+     "positionwise_conv_kernel_size must be odd"),
     ({"stochastic_depth_mode": "token"}, "stochastic_depth_mode"),
     ({"cnn_module_kernel": 6}, "cnn_module_kernel must be odd"),
 ])
