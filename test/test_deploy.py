@@ -14,6 +14,8 @@ import yaml
 from espnet.nets.pytorch_backend.transformer.embedding import PositionalEncoding, RelPositionalEncoding
 
 from espnet_dynenc.deploy.choose import Candidate, Row, budget_limits, choose, mark_pareto
+from espnet_dynenc.deploy.compact import Cut, build_compact
+from espnet_dynenc.reallocation import apply_architecture
 from espnet_dynenc.deploy.onnx_export import ComputedPositionalEncoding
 from tiny_asr import run_module, tiny_corpus, train_tiny_model, write_config
 
@@ -48,6 +50,42 @@ def test_choice_is_the_most_accurate_within_every_budget_and_the_front_is_marked
         choose(rows, budget_limits(max_rtf=0.001))
     with pytest.raises(ValueError, match="--max_params: must be positive"):
         budget_limits(max_params=0)
+
+
+@pytest.mark.parametrize("ffn_type", ["conv1d", "conv1d-linear"])
+def test_compact_model_of_conv_feed_forwards_is_stock_whole_and_dynamic_cut(ffn_type):
+    """positionwise_layer_type conv1d / conv1d-linear: the whole supernet exports as ESPnet's own
+    conformer, a pruned or DMAO-resized one as a compact dynamic_conformer; both compute the size."""
+    from test_supernet_model import ENC, SMALL_MASK, TOKENS, build
+
+    conf = {"positionwise_layer_type": ffn_type, "positionwise_conv_kernel_size": 3}
+    model = build(encoder_conf=conf).eval()
+    train_config = {
+        "token_list": TOKENS, "input_size": 20, "frontend": None, "specaug": None, "normalize": None,
+        "encoder": "dynamic_conformer", "encoder_conf": {**ENC, **conf}, "model": "supernet_ctc",
+        "model_conf": {"ctc_weight": 1.0, "subnet_sizes": [3, 8], "subnet_masks": [SMALL_MASK, "1111 1111"]},
+        "ctc_conf": {}, "decoder": None, "init": None,
+    }
+    x = torch.randn(2, 60, 20)
+
+    def check(size, encoder, lengths):
+        built = build_compact(model, train_config, Cut(size))
+        assert built.config["encoder"] == encoder, built.not_stock
+        assert built.config["encoder_conf"]["positionwise_layer_type"] == ffn_type
+        with torch.no_grad():
+            model.select_subnet(size)
+            want, _ = model.encode(x, lengths)
+            got, _ = built.model.encode(x, lengths)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+        assert sum(p.numel() for p in built.model.parameters()) == (
+            model.subnet_parameter_count(size) + sum(p.numel() for p in model.ctc_for(size).parameters())
+            - sum(p.numel() for p in model.ctc.parameters()))
+
+    check(8, "conformer", torch.tensor([60, 60]))  # stock ESPnet lets padding in: equal lengths
+    check(3, "dynamic_conformer", torch.tensor([60, 47]))
+    apply_architecture(model.encoder, [{"feed_forward": [0, 1, 0, 2]}, {"feed_forward_macaron": [2, 2]}],
+                       group_sizes={"ffn": 16})  # 48 hidden channels: 3 groups
+    check(8, "dynamic_conformer", torch.tensor([60, 47]))
 
 
 # ---------------------------------------------------------------- slow: a trained tiny supernet

@@ -16,6 +16,16 @@ CONFIGS = {
     "conv2d6_relu": dict(macaron_style=True, rel_pos_type="latest", input_layer="conv2d6", activation_type="relu"),
     "zero_triu": dict(macaron_style=True, rel_pos_type="latest", zero_triu=True),
 }
+CONV_FFN_TYPES = ("conv1d", "conv1d-linear")
+# ESPnet's convolutional FFNs, macaron or not; the encoder's activation (swish) must not reach them.
+for _type in CONV_FFN_TYPES:
+    for _macaron in (True, False):
+        CONFIGS[f"{_type}_{'macaron' if _macaron else 'no_macaron'}"] = dict(
+            macaron_style=_macaron, rel_pos_type="latest", positionwise_layer_type=_type,
+            positionwise_conv_kernel_size=5)
+    CONFIGS[f"{_type}_kernel1_post_norm"] = dict(
+        macaron_style=True, rel_pos_type="latest", normalize_before=False, positionwise_layer_type=_type,
+        positionwise_conv_kernel_size=1)
 
 
 def _pair(config):
@@ -52,9 +62,11 @@ def test_equals_stock_conformer(name):
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
 
 
-def test_stock_state_dict_loads_and_only_new_parameters_are_missing():
-    stock = ConformerEncoder(20, **BASE, macaron_style=True, rel_pos_type="latest")
-    dynamic = DynamicConformerEncoder(20, **BASE, macaron_style=True, rel_pos_type="latest")
+@pytest.mark.parametrize("ffn_type", ("linear",) + CONV_FFN_TYPES)
+def test_stock_state_dict_loads_and_only_new_parameters_are_missing(ffn_type):
+    conf = dict(macaron_style=True, rel_pos_type="latest", positionwise_layer_type=ffn_type)
+    stock = ConformerEncoder(20, **BASE, **conf)
+    dynamic = DynamicConformerEncoder(20, **BASE, **conf)
     result = dynamic.load_state_dict(stock.state_dict(), strict=False)
     assert result.unexpected_keys == []
     assert result.missing_keys == []
@@ -81,3 +93,40 @@ def test_configurable_order_and_scales():
     assert enc.unit_name(5) == "block1.conv_module"
     out, _, _ = enc(torch.randn(2, 40, 20), torch.tensor([40, 33]))
     assert out.shape == (2, 9, 32)
+
+
+@pytest.mark.parametrize("ffn_type", ("linear",) + CONV_FFN_TYPES)
+@pytest.mark.parametrize("macaron_style", [True, False])
+def test_pruned_feed_forward_equals_stock_with_that_module_zeroed(ffn_type, macaron_style):
+    """Masking FFN units off == ESPnet's encoder whose FFNs there output zero (w_2 zeroed)."""
+    config = dict(macaron_style=macaron_style, rel_pos_type="latest", positionwise_layer_type=ffn_type,
+                  positionwise_conv_kernel_size=3)
+    stock, dynamic = _pair(config)
+    names = [spec.module_name for spec in dynamic.unit_specs]
+    pruned = [(0, "feed_forward"), (2, "feed_forward_macaron" if macaron_style else "feed_forward")]
+    mask = [True] * dynamic.num_units
+    for block, name in pruned:
+        mask[block * len(names) + names.index(name)] = False
+        with torch.no_grad():
+            getattr(stock.encoders[block], name).w_2.weight.zero_()
+            getattr(stock.encoders[block], name).w_2.bias.zero_()
+    x = torch.randn(2, 90, 20)
+    lengths = torch.full((2,), 90)
+    with torch.no_grad():
+        ref, _, _ = stock(x, lengths)
+        out, _, _ = dynamic(x, lengths, subnet=mask)
+        full, _, _ = dynamic(x, lengths)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    assert not torch.allclose(full, ref, atol=1e-3)  # the pruned units did contribute
+
+
+@pytest.mark.parametrize("ffn_type", CONV_FFN_TYPES)
+def test_conv_feed_forward_ignores_the_activation_and_rejects_even_kernels(ffn_type):
+    for activation in ("swish", "relu", "tanh"):
+        stock, dynamic = _pair(dict(macaron_style=False, positionwise_layer_type=ffn_type, activation_type=activation))
+        ffn, ref = dynamic.encoders[0].feed_forward, stock.encoders[0].feed_forward
+        h = torch.randn(2, 17, 32)
+        with torch.no_grad():
+            torch.testing.assert_close(ffn(h), ref(h), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="positionwise_conv_kernel_size must be odd"):
+        DynamicConformerEncoder(20, **BASE, positionwise_layer_type=ffn_type, positionwise_conv_kernel_size=4)

@@ -1,6 +1,7 @@
 """Pruned units are not computed, get no gradient, and equal physically removed modules."""
 from collections import Counter
 
+import pytest
 import torch
 
 from espnet_dynenc.encoder import DynamicConformerEncoder
@@ -8,6 +9,9 @@ from espnet_dynenc.encoder import DynamicConformerEncoder
 CONF = dict(output_size=32, attention_heads=4, linear_units=48, num_blocks=3, cnn_module_kernel=7,
             macaron_style=True, rel_pos_type="latest", dropout_rate=0.0, positional_dropout_rate=0.0)
 MASK = [1, 0, 1, 1,  0, 0, 0, 0,  1, 1, 0, 1]  # block 1 keeps nothing
+# positionwise_layer_type: ESPnet's three feed-forward modules, the convolutional ones with kernel 3
+FFN_TYPES = {"linear": {}, "conv1d": dict(positionwise_layer_type="conv1d", positionwise_conv_kernel_size=3),
+             "conv1d-linear": dict(positionwise_layer_type="conv1d-linear", positionwise_conv_kernel_size=3)}
 
 
 def _encoder(**overrides):
@@ -25,8 +29,9 @@ def _count_calls(encoder):
     return calls
 
 
-def test_pruned_units_never_run():
-    enc = _encoder().eval()
+@pytest.mark.parametrize("ffn_type", sorted(FFN_TYPES))
+def test_pruned_units_never_run(ffn_type):
+    enc = _encoder(**FFN_TYPES[ffn_type]).eval()
     calls = _count_calls(enc)
     enc(torch.randn(2, 50, 20), torch.tensor([50, 41]), subnet=MASK)
     expected = {(u // 4, enc.unit_specs[u % 4].module_name) for u, keep in enumerate(MASK) if keep}
@@ -34,8 +39,9 @@ def test_pruned_units_never_run():
     assert all(n == 1 for n in calls.values())
 
 
-def test_gradients_reach_kept_units_only():
-    enc = _encoder().train()
+@pytest.mark.parametrize("ffn_type", sorted(FFN_TYPES))
+def test_gradients_reach_kept_units_only(ffn_type):
+    enc = _encoder(**FFN_TYPES[ffn_type]).train()
     out, _, _ = enc(torch.randn(2, 50, 20), torch.tensor([50, 41]), subnet=MASK)
     out.sum().backward()
     for u, keep in enumerate(MASK):
@@ -49,9 +55,10 @@ def test_gradients_reach_kept_units_only():
     assert enc.encoders[1].norm_final.weight.grad is not None
 
 
-def test_pruned_unit_equals_removed_module_and_counts_match():
+@pytest.mark.parametrize("ffn_type", sorted(FFN_TYPES))
+def test_pruned_unit_equals_removed_module_and_counts_match(ffn_type):
     """A mask on a full encoder == an encoder built with those modules at width 0."""
-    full = _encoder().eval()
+    full = _encoder(**FFN_TYPES[ffn_type]).eval()
     widths = []
     for b in range(3):
         row = {}
@@ -59,7 +66,7 @@ def test_pruned_unit_equals_removed_module_and_counts_match():
             if not MASK[4 * b + position]:
                 row[spec.module_name] = 0
         widths.append(row)
-    small = _encoder(block_widths=widths).eval()
+    small = _encoder(block_widths=widths, **FFN_TYPES[ffn_type]).eval()
     result = small.load_state_dict(full.state_dict(), strict=False)
     assert result.missing_keys == []
     x, lengths = torch.randn(2, 50, 20), torch.tensor([50, 37])
@@ -115,3 +122,15 @@ def test_unit_gates_scale_outputs_and_zero_gates_equal_pruning():
     enc.train()
     enc(x, lengths, unit_gates=gates)[0].sum().backward()
     assert gates.grad is not None and bool((gates.grad != 0).all())
+
+
+@pytest.mark.parametrize("ffn_type", ["conv1d", "conv1d-linear"])
+def test_per_block_widths_shape_conv_feed_forwards(ffn_type):
+    enc = _encoder(block_widths=[{"feed_forward": 16}, {"feed_forward_macaron": 0}, None], **FFN_TYPES[ffn_type])
+    assert enc.encoders[0].feed_forward.w_1.weight.shape == (16, 32, 3)
+    w_2 = (32, 16) if ffn_type == "conv1d-linear" else (32, 16, 3)
+    assert enc.encoders[0].feed_forward.w_2.weight.shape == w_2
+    assert enc.encoders[1].feed_forward_macaron is None and enc.encoders[1].norm_ff_macaron is None
+    assert enc.encoders[2].feed_forward_macaron.w_1.weight.shape == (48, 32, 3)
+    out, _, _ = enc(torch.randn(2, 40, 20), torch.tensor([40, 29]))
+    assert out.shape == (2, 9, 32)

@@ -14,9 +14,11 @@ def _encoder(**overrides):
     return DynamicConformerEncoder(20, **{**CONF, **overrides})
 
 
+@pytest.mark.parametrize("ffn_type", ["linear", "conv1d", "conv1d-linear"])
 @pytest.mark.parametrize("input_layer", ["conv2d", "linear"])
-def test_batched_forward_equals_each_unbatched_forward(input_layer):
-    enc = _encoder(input_layer=input_layer).eval()
+def test_batched_forward_equals_each_unbatched_forward(input_layer, ffn_type):
+    # The convolutional FFNs (kernel 5 here) see neighbouring frames: padding must not reach them.
+    enc = _encoder(input_layer=input_layer, positionwise_layer_type=ffn_type, positionwise_conv_kernel_size=5).eval()
     lengths = [61, 40, 23]
     utts = [torch.randn(1, n, 20) for n in lengths]
     batch = torch.zeros(3, max(lengths), 20) + 7.0  # padding with junk must not matter

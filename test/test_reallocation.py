@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from espnet_dynenc.encoder import DynamicConformerEncoder
+from espnet_dynenc.parts.feed_forward import ConvFeedForward
 from espnet_dynenc.reallocation import (
     ImportanceTracker,
     apply_architecture,
@@ -31,6 +32,17 @@ OUTPUT_PROJECTIONS = ("w_2.weight", "linear_out.weight", "pointwise_conv2.weight
 COST = {"feed_forward_macaron": 16 * 16 + 16 + 16 * 16, "feed_forward": 16 * 16 + 16 + 16 * 16,
         "self_attn": 3 * (4 * 16 + 4) + 4 * 16 + 2 * 4 + 4 * 16,
         "conv_module": 2 * (4 * 16 + 4) + (4 * 3 + 4) + 2 * 4 + 4 * 16}
+
+
+# positionwise_layer_type: the convolutional FFNs (kernel 3) are grouped like the linear one, by hidden
+# channel: a conv1d group holds 16 x 16 x 3 weights + 16 biases of w_1 and 16 x 16 x 3 of w_2.
+FFN_CONF = {"linear": {}, "conv1d": dict(positionwise_layer_type="conv1d", positionwise_conv_kernel_size=3),
+            "conv1d-linear": dict(positionwise_layer_type="conv1d-linear", positionwise_conv_kernel_size=3)}
+FFN_COST = {"linear": COST["feed_forward"], "conv1d": 16 * 16 * 3 + 16 + 16 * 16 * 3,
+            "conv1d-linear": 16 * 16 * 3 + 16 + 16 * 16}
+FFN_NAMES = ("feed_forward_macaron", "feed_forward")
+MODULE_CASES = [(name, "linear") for name in MODULES] + [
+    (name, ffn_type) for ffn_type in ("conv1d", "conv1d-linear") for name in FFN_NAMES]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -74,9 +86,7 @@ def _run_module(name, module, enc):
         emb = enc.forward_frontend(x, lengths)
         if name == "self_attn":
             return module(emb.xs, emb.masks, emb.pos_emb)
-        if name == "conv_module":
-            return module(emb.xs, ~emb.masks[:, 0, :])
-        return module(emb.xs)
+        return module(emb.xs, ~emb.masks[:, 0, :])  # conv module, FFN (a conv FFN masks padding)
 
 
 def _close(a, b):
@@ -84,15 +94,19 @@ def _close(a, b):
 
 
 # ---------------------------------------------------------------------- groups
-def test_group_counts_and_costs():
-    enc = _encoder()
+@pytest.mark.parametrize("ffn_type", sorted(FFN_CONF))
+def test_group_counts_and_costs(ffn_type):
+    enc = _encoder(**FFN_CONF[ffn_type])
     block = enc.encoders[0]
     for name in MODULES:
         module = getattr(block, name)
         assert num_groups(module) == 4
-        assert group_parameter_cost(module) == COST[name]
+        assert group_parameter_cost(module) == (FFN_COST[ffn_type] if name in FFN_NAMES else COST[name])
     assert num_groups(None) == 0
     assert num_groups(block.feed_forward, 32) == 2
+    ffn = group_index_slices(block.feed_forward, 3)
+    assert ffn == {"w_1.weight": (0, [slice(48, 64)]), "w_1.bias": (0, [slice(48, 64)]),
+                   "w_2.weight": (1, [slice(48, 64)])}
 
 
 def test_group_slices_are_contiguous_and_cover_every_grouped_tensor():
@@ -112,9 +126,9 @@ def test_group_slices_are_contiguous_and_cover_every_grouped_tensor():
                    "w_2.weight": (1, [slice(48, 64)])}
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_identity_regroup_is_exact(name):
-    enc = _encoder()
+@pytest.mark.parametrize("name, ffn_type", MODULE_CASES)
+def test_identity_regroup_is_exact(name, ffn_type):
+    enc = _encoder(**FFN_CONF[ffn_type])
     module = getattr(enc.encoders[1], name)
     new = regroup(module, [0, 1, 2, 3])
     assert new is not module and not new.training
@@ -124,16 +138,16 @@ def test_identity_regroup_is_exact(name):
     torch.testing.assert_close(_run_module(name, new, enc), _run_module(name, module, enc), atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_permuted_groups_compute_the_same(name):
-    enc = _encoder()
+@pytest.mark.parametrize("name, ffn_type", MODULE_CASES)
+def test_permuted_groups_compute_the_same(name, ffn_type):
+    enc = _encoder(**FFN_CONF[ffn_type])
     module = getattr(enc.encoders[0], name)
     _close(_run_module(name, regroup(module, [2, 0, 3, 1]), enc), _run_module(name, module, enc))
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_duplicated_group_with_split_output_computes_the_same(name):
-    enc = _encoder()
+@pytest.mark.parametrize("name, ffn_type", MODULE_CASES)
+def test_duplicated_group_with_split_output_computes_the_same(name, ffn_type):
+    enc = _encoder(**FFN_CONF[ffn_type])
     module = getattr(enc.encoders[0], name)
     new = regroup(module, [0, 1, 2, 3, 1, 1], split_output=True)
     assert num_groups(new) == 6
@@ -152,9 +166,9 @@ def test_duplicated_group_with_split_output_computes_the_same(name):
     assert not torch.allclose(_run_module(name, plain, enc), _run_module(name, module, enc), atol=1e-4)
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_dropping_a_group_equals_zeroing_its_output_columns(name):
-    enc = _encoder()
+@pytest.mark.parametrize("name, ffn_type", MODULE_CASES)
+def test_dropping_a_group_equals_zeroing_its_output_columns(name, ffn_type):
+    enc = _encoder(**FFN_CONF[ffn_type])
     module = getattr(enc.encoders[0], name)
     expected_module = regroup(module, [0, 1, 2, 3])
     for tensor, (dim, spans) in group_index_slices(expected_module, 1).items():
@@ -283,8 +297,9 @@ def _backward(enc):
     enc.eval()
 
 
-def test_zero_groups_score_zero_under_taylor_and_weight():
-    enc = _encoder()
+@pytest.mark.parametrize("ffn_type", sorted(FFN_CONF))
+def test_zero_groups_score_zero_under_taylor_and_weight(ffn_type):
+    enc = _encoder(**FFN_CONF[ffn_type])
     block = enc.encoders[0]
     with torch.no_grad():
         block.feed_forward.w_1.weight[16:32].zero_()
@@ -301,7 +316,12 @@ def test_zero_groups_score_zero_under_taylor_and_weight():
             assert scores.shape == (4,)
             assert scores[zero] == 0
             assert bool((torch.cat([scores[:zero], scores[zero + 1:]]) > 0).all())
-        assert bool((group_scores(module, "gradient") > 0).all())
+        gradient = group_scores(module, "gradient")
+        if isinstance(module, ConvFeedForward):
+            # ReLU (the conv FFNs' activation, as ESPnet's) has no gradient at 0: a zeroed group gets none
+            assert gradient[zero] == 0
+            gradient = torch.cat([gradient[:zero], gradient[zero + 1:]])
+        assert bool((gradient > 0).all())
 
 
 def test_taylor_score_matches_its_definition():
@@ -385,9 +405,10 @@ def test_plan_follows_the_scores():
     assert enc.block_widths[0]["self_attn"] == 4  # planning changes nothing
 
 
-@pytest.mark.parametrize("rho", [0.05, 0.15, 0.3, 0.6])
-def test_event_keeps_the_parameter_count_within_one_group(rho):
-    enc = _encoder()
+@pytest.mark.parametrize("rho, ffn_type", [(0.05, "linear"), (0.15, "linear"), (0.3, "linear"), (0.6, "linear"),
+                                           (0.15, "conv1d"), (0.3, "conv1d-linear")])
+def test_event_keeps_the_parameter_count_within_one_group(rho, ffn_type):
+    enc = _encoder(**FFN_CONF[ffn_type])
     tracker = ImportanceTracker(enc)
     _backward(enc)
     tracker.update()
@@ -396,7 +417,7 @@ def test_event_keeps_the_parameter_count_within_one_group(rho):
                                          generator=torch.Generator().manual_seed(0))
     after = sum(p.numel() for p in enc.parameters())
     assert after - before == summary.param_change
-    assert 0 <= summary.param_change < max(COST.values())
+    assert 0 <= summary.param_change < max(*COST.values(), FFN_COST[ffn_type])
     assert summary.removed_params > summary.budget and summary.added_params > summary.budget
     assert enc.block_widths == summary.widths_after
     assert _encode(enc).shape == (2, 9, 16)
@@ -508,3 +529,35 @@ def test_custom_group_sizes():
     json.dumps(summary.as_dict())
     with pytest.raises(ValueError, match="group_sizes: unknown module kind 'heads'"):
         plan_reallocation(enc, scores, 0.02, group_sizes={"heads": 1})
+
+
+@pytest.mark.parametrize("ffn_type", ["conv1d", "conv1d-linear"])
+def test_resized_conv_feed_forward_equals_one_built_at_that_width(ffn_type):
+    """DMAO resizes a conv FFN's hidden channels: the result is the encoder built at those widths."""
+    enc = _encoder(**FFN_CONF[ffn_type])
+    before = _encode(enc)
+    lists = [{"feed_forward_macaron": [0, 1, 2, 3, 1, 1], "feed_forward": [0, 1, 2, 3, 2]},
+             {"feed_forward": [3, 0, 2, 1], "feed_forward_macaron": [0, 1, 2, 3, 0]}]
+    apply_architecture(enc, lists, split_output=True)
+    _close(_encode(enc), before)  # split copies: the same function at the new widths
+    lists = [{"feed_forward_macaron": [5, 0], "feed_forward": [4, 1, 1]}, {"feed_forward": []}]
+    changes = apply_architecture(enc, lists, noise_std=1e-3, generator=torch.Generator().manual_seed(0))
+    assert [(c.block, c.module_name, c.old_width, c.new_width) for c in changes] == [
+        (0, "feed_forward_macaron", 96, 32), (0, "feed_forward", 80, 48), (1, "feed_forward", 64, 0)]
+    ffn = enc.encoders[0].feed_forward
+    assert isinstance(ffn, ConvFeedForward) and ffn.layer_type == ffn_type and ffn.kernel_size == 3
+    assert ffn.w_1.weight.shape == (48, 16, 3)
+    assert ffn.w_2.weight.shape == ((16, 48) if ffn_type == "conv1d-linear" else (16, 48, 3))
+    assert enc.encoders[1].feed_forward is None and enc.encoders[1].norm_ff is None
+    widths = [{"feed_forward_macaron": 32, "self_attn": 4, "conv_module": 16, "feed_forward": 48},
+              {"feed_forward_macaron": 80, "self_attn": 4, "conv_module": 16, "feed_forward": 0}]
+    assert enc.block_widths == widths
+    direct = DynamicConformerEncoder(20, **CONF, **FFN_CONF[ffn_type], block_widths=widths).eval()
+    direct.load_state_dict(enc.state_dict(), strict=True)
+    torch.testing.assert_close(_encode(enc), _encode(direct), atol=0, rtol=0)
+    # importance scores and a further event work on the resized modules
+    tracker = ImportanceTracker(enc)
+    _backward(enc)
+    assert tracker.update()[(0, "feed_forward")].shape == (3,)
+    reallocate(enc, tracker.scores, 0.2)
+    assert _encode(enc).shape == (2, 9, 16)

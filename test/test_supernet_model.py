@@ -133,7 +133,9 @@ def test_bad_subnet_configuration_names_the_option(conf, message):
     ({"attention_heads": 5}, "attention_heads=5 does not divide output_size=32"),
     ({"interctc_layer_idx": [2]}, "interctc_layer_idx: 2"),
     ({"input_layer": "conv3d"}, "input_layer: unknown value 'conv3d'"),
-    ({"positionwise_layer_type": "conv1d"}, "positionwise_layer_type='conv1d'"),
+    ({"positionwise_layer_type": "conv2d"}, "positionwise_layer_type='conv2d' is not supported"),
+    ({"positionwise_layer_type": "conv1d", "positionwise_conv_kernel_size": 4},
+     "positionwise_conv_kernel_size must be odd"),
     ({"stochastic_depth_mode": "token"}, "stochastic_depth_mode"),
     ({"cnn_module_kernel": 6}, "cnn_module_kernel must be odd"),
 ])
@@ -151,3 +153,25 @@ def test_bad_forward_arguments():
         enc(x, lengths, skip_blocks=[2])
     with pytest.raises(ValueError, match="unit_gates must have shape"):
         enc(x, lengths, unit_gates=torch.ones(3))
+
+
+def test_conv_feed_forward_flops_and_parameters_count_the_kernel():
+    """FFN complexity is measured on the modules: a kernel-1 conv FFN costs what a linear one does,
+    a kernel-k one k times as much in its matrices; a pruned conv FFN costs nothing."""
+    def complexity(**conf):
+        model = build(encoder_conf=conf)
+        return model, [subnet_complexity(model, size, 2.0) for size in (3, 8)]
+
+    _, linear = complexity()
+    for ffn_type in ("conv1d", "conv1d-linear"):
+        _, kernel1 = complexity(positionwise_layer_type=ffn_type, positionwise_conv_kernel_size=1)
+        assert kernel1 == linear, ffn_type
+        model, kernel3 = complexity(positionwise_layer_type=ffn_type, positionwise_conv_kernel_size=3)
+        frames = int(model.encoder.subsampled_lengths(torch.tensor([200]))[0])  # 2 s of 10 ms frames
+        d, h = ENC["output_size"], ENC["linear_units"]
+        taps = 2 if ffn_type == "conv1d" else 1  # matrices with 3 taps instead of 1: w_1 (and w_2)
+        per_ffn = taps * 2 * frames * d * h * (3 - 1)
+        # size 3 keeps 1 of the 4 FFNs (block 0's macaron), size 8 all 4
+        for ffns, slow, fast in zip((1, 4), kernel3, linear):
+            assert slow.flops_per_second * 2.0 - fast.flops_per_second * 2.0 == pytest.approx(ffns * per_ffn)
+            assert slow.parameters - fast.parameters == ffns * taps * d * h * (3 - 1)

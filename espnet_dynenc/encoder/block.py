@@ -88,6 +88,5 @@ class DynamicConformerBlock(torch.nn.Module):
 def _run_unit(kind: str, module: torch.nn.Module, h: torch.Tensor, inputs: AttentionInputs) -> torch.Tensor:
     if kind == "mhsa":
         return module(h, inputs.mask, inputs.pos_emb)
-    if kind == "conv":
-        return module(h, inputs.pad_mask)
-    return module(h)
+    # The conv module and a convolutional FFN mix neighbouring frames: they zero padding.
+    return module(h, inputs.pad_mask)

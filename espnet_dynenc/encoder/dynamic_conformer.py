@@ -28,7 +28,7 @@ from typeguard import typechecked
 from espnet_dynenc.encoder.block import AttentionInputs, DynamicConformerBlock, Multiplier
 from espnet_dynenc.encoder.layout import UnitSpec, build_block_widths, build_unit_specs, default_unit_order
 from espnet_dynenc.parts.convolution import CONV_NORMS, ConvolutionModule
-from espnet_dynenc.parts.feed_forward import FeedForward
+from espnet_dynenc.parts.feed_forward import FFN_LAYER_TYPES, build_feed_forward
 from espnet_dynenc.parts.self_attention import MultiHeadSelfAttention
 from espnet_dynenc.parts.stochastic_depth import MODES, depth_schedule, keep_scale
 
@@ -58,7 +58,11 @@ class DynamicConformerEncoder(AbsEncoder):
     Takes every argument of ESPnet's ``ConformerEncoder`` (same meaning, same defaults,
     same parameter names in the state dict) plus the knobs below. With all units kept
     and ESPnet's unit order it computes what ``ConformerEncoder`` computes, except that
-    the convolution module masks padding.
+    the convolution module, and the feed-forward modules of ``positionwise_layer_type``
+    ``conv1d`` / ``conv1d-linear`` with a kernel > 1, mask padding. Those two types use
+    ReLU whatever ``activation_type`` says, as ESPnet's ``MultiLayeredConv1d`` and
+    ``Conv1dLinear`` do; their hidden channels are resized like a ``linear`` FFN's
+    hidden units.
 
     Args (new; ESPnet's are documented in ``ConformerEncoder``):
         unit_order: modules of a block in order, from ``ffn``, ``mhsa``, ``conv``;
@@ -127,6 +131,13 @@ class DynamicConformerEncoder(AbsEncoder):
     ):
         super().__init__()
         _reject_unsupported(concat_after, positionwise_layer_type, qk_norm, ctc_trim)
+        if positionwise_layer_type != "linear" and (
+            positionwise_conv_kernel_size <= 0 or positionwise_conv_kernel_size % 2 != 1
+        ):
+            raise ValueError(
+                f"positionwise_conv_kernel_size must be odd and > 0 for positionwise_layer_type="
+                f"'{positionwise_layer_type}', got {positionwise_conv_kernel_size}"
+            )
         position_scheme, pos_enc_class = _position_scheme(rel_pos_type, pos_enc_layer_type, selfattention_layer_type)
         if num_blocks <= 0:
             raise ValueError(f"num_blocks must be > 0, got {num_blocks}")
@@ -166,7 +177,10 @@ class DynamicConformerEncoder(AbsEncoder):
 
         def make_module(spec: UnitSpec, width: int) -> torch.nn.Module:
             if spec.kind == "ffn":
-                return FeedForward(output_size, width, dropout_rate, activation)
+                return build_feed_forward(
+                    positionwise_layer_type, output_size, width, dropout_rate, activation,
+                    positionwise_conv_kernel_size,
+                )
             if spec.kind == "mhsa":
                 return MultiHeadSelfAttention(
                     output_size, width, attention_head_dim, attention_dropout_rate, position_scheme, zero_triu
@@ -415,9 +429,10 @@ def _first(x):
 def _reject_unsupported(concat_after: bool, positionwise_layer_type: str, qk_norm: bool, ctc_trim: bool) -> None:
     if concat_after:
         raise ValueError("dynamic_conformer: concat_after=true is not supported")
-    if positionwise_layer_type != "linear":
+    if positionwise_layer_type not in FFN_LAYER_TYPES:
         raise ValueError(
-            f"dynamic_conformer: positionwise_layer_type='{positionwise_layer_type}' is not supported (use 'linear')"
+            f"dynamic_conformer: positionwise_layer_type='{positionwise_layer_type}' is not supported "
+            f"(choose from {FFN_LAYER_TYPES})"
         )
     if qk_norm:
         raise ValueError("dynamic_conformer: qk_norm=true is not supported")

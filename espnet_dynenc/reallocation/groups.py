@@ -5,7 +5,12 @@ arXiv 2506.13180) splits every module of a Conformer block into equal groups and
 moves parameters between modules group by group:
 
 * feed-forward: ``group_size`` hidden units (default ``d_model``, so 4 groups when
-  ``d_ff = 4 d``): rows of ``w_1`` and its bias, the matching columns of ``w_2``;
+  ``d_ff = 4 d``): rows of ``w_1`` and its bias, the matching columns of ``w_2``. The
+  convolutional feed-forward modules (``positionwise_layer_type: conv1d`` and
+  ``conv1d-linear``) have the same layout: a hidden channel is an output channel of
+  ``w_1`` (all its kernel taps) and an input channel of ``w_2`` (all its taps, or one
+  column of a linear ``w_2``); ReLU and dropout act per channel, so regrouping keeps
+  what every kept channel computes;
 * convolution: ``group_size`` channels (default ``d_model // 4``): the value rows *and*
   the gate rows of those channels in ``pointwise_conv1`` (and its bias), the depthwise
   kernels and biases, the norm's weight and bias (and a batch norm's running
@@ -34,7 +39,7 @@ import torch
 
 from espnet_dynenc.encoder.block import DynamicConformerBlock
 from espnet_dynenc.parts.convolution import ConvolutionModule
-from espnet_dynenc.parts.feed_forward import FeedForward
+from espnet_dynenc.parts.feed_forward import ConvFeedForward, FeedForward
 from espnet_dynenc.parts.self_attention import MultiHeadSelfAttention
 
 GROUP_KINDS = ("ffn", "mhsa", "conv")
@@ -83,14 +88,14 @@ class ModuleChange:
 
 def module_kind(module: torch.nn.Module) -> str:
     """``ffn``, ``mhsa`` or ``conv`` for the three resizable parts."""
-    if isinstance(module, FeedForward):
+    if isinstance(module, (FeedForward, ConvFeedForward)):
         return "ffn"
     if isinstance(module, MultiHeadSelfAttention):
         return "mhsa"
     if isinstance(module, ConvolutionModule):
         return "conv"
     raise ValueError(f"module: {type(module).__name__} has no DMAO groups (expected FeedForward, "
-                     "MultiHeadSelfAttention or ConvolutionModule)")
+                     "ConvFeedForward, MultiHeadSelfAttention or ConvolutionModule)")
 
 
 def module_width(module: torch.nn.Module) -> int:
@@ -103,7 +108,7 @@ def model_dim(module: torch.nn.Module) -> int:
     """``d_model`` of a module (its input dimension)."""
     kind = module_kind(module)
     if kind == "ffn":
-        return module.w_1.in_features
+        return module.d_model
     if kind == "mhsa":
         return module.linear_q.in_features
     return module.pointwise_conv1.in_channels
@@ -310,6 +315,8 @@ def _empty_module(module: torch.nn.Module, width: int, dropout_rate: Optional[fl
     with torch.device("meta"):
         if kind == "ffn":
             p = module.dropout.p if dropout_rate is None else dropout_rate
+            if isinstance(module, ConvFeedForward):
+                return ConvFeedForward(d_model, width, module.kernel_size, p, module.linear_output)
             return FeedForward(d_model, width, p, copy.deepcopy(module.activation))
         if kind == "mhsa":
             p = module.dropout.p if dropout_rate is None else dropout_rate
@@ -341,7 +348,8 @@ def regroup(
     ``None``: the module is removed and its unit becomes the encoder's identity.
 
     Args:
-        module: a ``FeedForward``, ``MultiHeadSelfAttention`` or ``ConvolutionModule``.
+        module: a ``FeedForward``, ``ConvFeedForward``, ``MultiHeadSelfAttention`` or
+            ``ConvolutionModule``.
         index_list: old group index of every new group.
         group_size: hidden units / heads / channels per group (default: DMAO's).
         split_output: divide the output-projection columns of each copy of a group that
