@@ -26,9 +26,13 @@ from typeguard import typechecked
 
 from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
 from espnet_dynenc.model.dmao_state import DMAOState
-from espnet_dynenc.model.des_state import DESConfig, DESState
+from espnet_dynenc.model.des_state import DESConfig, DESState, MaskState
 from espnet_dynenc.model.schedule import SubnetPass
 from espnet_dynenc.model.subnets import build_subnet_masks
+
+
+# The model's own extra state: a MaskState describing ``subnet_masks`` (see get_extra_state).
+MASK_STATE_KEY = "_extra_state"
 
 
 @dataclass
@@ -340,6 +344,24 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         handles = [register_optimizer_step_pre_hook(pre_hook), register_optimizer_step_post_hook(post_hook)]
         for handle in handles:
             weakref.finalize(self, handle.remove)
+
+    def get_extra_state(self) -> MaskState:
+        """``_extra_state``: the masks with the update they were saved at and the switch, so
+        that ESPnet's checkpoint averaging refuses a mix (see :class:`MaskState`)."""
+        return self.des.checkpoint_entry(self.subnet_masks, int(self.num_updates))
+
+    def set_extra_state(self, state) -> None:
+        """Nothing to restore: the entry only describes the masks and updates loaded beside it
+        (a state dict assembled from another model's, e.g. ESPnet's ``init_param``, may carry
+        that model's entry)."""
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        key = prefix + MASK_STATE_KEY
+        if key not in state_dict and key in missing_keys:
+            missing_keys.remove(key)  # saved before the entry existed (or by stock ESPnet): nothing is lost
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Load; a model loaded in Step 2 (e.g. ``--resume``) keeps its selector frozen.
