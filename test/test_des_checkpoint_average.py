@@ -206,3 +206,16 @@ def test_a_stock_espnet_ctc_checkpoint_loads_as_before(tmp_path):
     load_pretrained_model(str(tmp_path / "stock.pth"), model, ignore_init_mismatch=False)  # --init_param
     name = "encoder.encoders.1.conv_module.pointwise_conv1.weight"
     assert torch.equal(model.state_dict()[name], stock[name])
+
+
+def test_the_switch_writes_the_masks_of_a_model_moved_to_another_device():
+    """ESPnet moves the model (``model.to(device)``) after building it, which gives every
+    buffer a new tensor: the switch must freeze the masks into that one, which checkpoints,
+    validation and decoding read."""
+    model = _des_model()
+    model._apply(lambda t: t.clone())  # what a move to a GPU does to the buffers
+    _train(model, torch.optim.SGD(model.parameters(), lr=0.5), 3)
+    learned = nested_masks(model.selector.ranking(), [4, 8])
+    assert torch.equal(model.subnet_masks, learned)
+    assert model.des.masks is model.subnet_masks
+    assert model.mask_for(4) == tuple(learned[0].tolist())

@@ -372,8 +372,19 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         if self.dmao is not None:
             self.dmao.restore(state_dict, self)  # the checkpoint's architecture, before its weights
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self._share_masks_with_schedule()  # ``assign`` puts the loaded tensor in place of the buffer
         self.des.after_load(int(self.num_updates))
         return result
+
+    def _apply(self, fn, recurse=True):
+        result = super()._apply(fn, recurse)
+        self._share_masks_with_schedule()  # a move to another device gives the buffer a new tensor
+        return result
+
+    def _share_masks_with_schedule(self) -> None:
+        """The schedule writes the masks at the switch: into the buffer the model has now."""
+        if "des" in self.__dict__:
+            self.des.masks = self.subnet_masks
 
     def _zero_gradient_path(self, trained_sizes: List[int]) -> torch.Tensor:
         """0 x every trainable parameter this update leaves unused (other sizes' heads, a
