@@ -13,7 +13,9 @@ that define the schedule; :class:`DESState` runs it for one model:
   wrapper built in Step 1 would still move them);
 * Step 2 (or fixed masks from the start): the sandwich rule;
 * the log line at every change of state, ``subnets.yaml`` and the plots at the switch
-  and after every epoch, the sandwich draws of each rank when asked for.
+  and after every epoch, the sandwich draws of each rank when asked for;
+* in every checkpoint, a :class:`MaskState` beside the masks: ESPnet's averaging of
+  checkpoints refuses a mix of masks, or of both sides of the switch.
 
 The selector stays the model's own child (``selector.*`` in checkpoints); the masks are
 the model's ``subnet_masks`` buffer. The model keeps the features, the encoding of each
@@ -22,11 +24,12 @@ subnet, the forward pass and the losses.
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 
 from espnet_dynenc.distributed import rank
+from espnet_dynenc.model.checkpoint_entry import AveragedEntry
 from espnet_dynenc.model.schedule import SubnetPass, step1_passes, step2_passes
 from espnet_dynenc.model.subnets import mask_to_string
 from espnet_dynenc.selection import SELECTORS
@@ -85,6 +88,61 @@ class DESConfig:
             return SELECTORS[self.selector](num_units, **conf)
         except TypeError as error:
             raise ValueError(f"selector_conf for {self.selector}: {error}") from None
+
+
+class MaskState(AveragedEntry):
+    """What a checkpoint's ``subnet_masks`` are: the sizes, their masks (``1111 0101 ...``),
+    the update the checkpoint was saved at and the switch (None: fixed masks).
+
+    ``subnet_masks`` is a bool buffer: ESPnet's ``average_nbest_models`` adds the epochs'
+    masks (a logical or) and divides, and the result loads back as the union of the masks,
+    so a size would run more units than it reports. Checkpoints average only when their
+    masks are equal and they are on the same side of the switch (Step-1 weights were
+    trained under the selector's gates, not under these masks); otherwise the averaging
+    stops naming both (see ``checkpoint_entry``).
+    """
+
+    dtype = "des-mask-state"
+
+    @property
+    def before_switch(self) -> bool:
+        switch = self.get("switch_update")
+        return switch is not None and self.get("updates", 0) < switch
+
+    def averaging_key(self) -> Tuple:
+        return tuple(self.get("sizes", ())), tuple(self.get("masks", ())), self.before_switch
+
+    def describe(self) -> str:
+        """``update 3, in Step 1 (before the switch at update 4)`` and the like."""
+        switch = self.get("switch_update")
+        if switch is None:
+            return f"update {self.get('updates')} (fixed masks)"
+        if self.before_switch:
+            return f"update {self.get('updates')}, in Step 1 (before the switch at update {switch})"
+        return f"update {self.get('updates')}, in Step 2 (after the switch at update {switch})"
+
+    def mix_error(self, other: Optional[dict]) -> str:
+        if not isinstance(other, MaskState):
+            difference = "the other has no record of its subnet_masks"
+            sides = f"one was saved at {self.describe()}"
+        else:
+            sides = f"one was saved at {self.describe()}, the other at {other.describe()}"
+            difference = self._mask_difference(other)
+        return (f"DES: cannot average these checkpoints: {sides}; {difference}. Averaging the bool subnet_masks "
+                "gives each size the union of its masks (more units than the size reports). Average only epochs "
+                "that end after the switch (fewer keep_nbest_models, or more epochs after Step 1) or decode one "
+                "epoch (valid.*.best.pth)")
+
+    def _mask_difference(self, other: "MaskState") -> str:
+        sizes, theirs = self.get("sizes", []), other.get("sizes", [])
+        if sizes != theirs:
+            return f"their subnet sizes differ ({sizes} in one, {theirs} in the other)"
+        differing = [f"size {size}: {a} in one, {b} in the other"
+                     for size, a, b in zip(sizes, self.get("masks", []), other.get("masks", [])) if a != b]
+        if differing:
+            return "their subnet_masks differ (" + "; ".join(differing) + ")"
+        return ("their subnet_masks are equal, but one is from Step 1, whose weights were trained under the "
+                "selector's gates, not under these masks")
 
 
 class DESState:
@@ -180,6 +238,17 @@ class DESState:
         if self.selector is not None and not self.in_step1(updates_done):
             for p in self.selector.parameters():
                 p.requires_grad_(False)
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_entry(self, masks: torch.Tensor, updates_done: int) -> MaskState:
+        """The :class:`MaskState` of ``masks`` (the model's buffer) saved after ``updates_done`` updates."""
+        per_block = self.encoder.units_per_block
+        return MaskState(
+            sizes=list(self.sizes),
+            masks=[mask_to_string([bool(v) for v in mask.tolist()], per_block) for mask in masks],
+            updates=int(updates_done),
+            switch_update=None if self.selector is None else int(self.selector.step1_updates),
+        )
 
     # ------------------------------------------------------------------ reports
     def end_of_epoch(self, model) -> None:

@@ -22,6 +22,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 
 from espnet_dynenc.distributed import rank, world_size
+from espnet_dynenc.model.checkpoint_entry import AveragedEntry
 from espnet_dynenc.reallocation.controller import DMAOController
 from espnet_dynenc.reallocation.groups import default_group_size, group_sizes_for
 from espnet_dynenc.reallocation.optimizer_state import missing_parameters
@@ -30,35 +31,31 @@ from espnet_dynenc.reallocation.report import plot_event, update_config_widths, 
 STATE_KEY = "dmao._extra_state"
 
 
-class CheckpointState(dict):
+class CheckpointState(AveragedEntry):
     """``dmao._extra_state`` in a checkpoint: the controller's state, in a form that
-    ESPnet's ``average_nbest_models`` can average.
+    ESPnet's ``average_nbest_models`` can average (see ``checkpoint_entry``).
 
-    That function adds the state-dict entries of the chosen epochs one by one and divides
-    the sum by their number, as for tensors. This entry adds to another with the same
-    architecture and events (keeping its own scores: those of the best epoch) and refuses,
-    naming both, when they differ: checkpoints from both sides of an event have tensors
-    of other shapes and cannot be averaged. The model puts this entry first in its state
-    dict, so that the refusal comes before any tensor shape mismatch.
+    It adds to another with the same architecture and events (keeping its own scores:
+    those of the best epoch) and refuses, naming both, when they differ: checkpoints from
+    both sides of an event have tensors of other shapes and cannot be averaged. The model
+    puts this entry first among its children, so that the refusal comes before any tensor
+    shape mismatch.
     """
 
-    dtype = "dmao-state"  # read by average_nbest_models; not an integer type: it divides
+    dtype = "dmao-state"
 
-    def _key(self) -> Tuple[str, str]:
-        return repr(self.get("block_widths")), repr([event.get("update") for event in self.get("events", [])])
+    def averaging_key(self) -> Tuple[str, str]:
+        return repr(self.get("block_widths")), repr(self._event_updates(self))
 
-    def __add__(self, other: "CheckpointState") -> "CheckpointState":
-        if self._key() != getattr(other, "_key", lambda: None)():
-            mine = [event.get("update") for event in self.get("events", [])]
-            theirs = [event.get("update") for event in (other or {}).get("events", [])]
-            raise ValueError(
-                "DMAO: cannot average checkpoints from both sides of a reallocation event (events done at updates "
-                f"{mine} in one, {theirs} in the other: their tensors have different shapes); average only epochs "
-                "after the last event (fewer keep_nbest_models) or decode one epoch (valid.*.best.pth)")
-        return self
+    def mix_error(self, other: Optional[dict]) -> str:
+        return ("DMAO: cannot average checkpoints from both sides of a reallocation event (events done at updates "
+                f"{self._event_updates(self)} in one, {self._event_updates(other)} in the other: their tensors "
+                "have different shapes); average only epochs after the last event (fewer keep_nbest_models) or "
+                "decode one epoch (valid.*.best.pth)")
 
-    def __truediv__(self, count) -> "CheckpointState":
-        return self
+    @staticmethod
+    def _event_updates(state: Optional[dict]) -> list:
+        return [event.get("update") for event in (state or {}).get("events", [])]
 
 
 class DMAOState(torch.nn.Module):

@@ -26,9 +26,13 @@ from typeguard import typechecked
 
 from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
 from espnet_dynenc.model.dmao_state import DMAOState
-from espnet_dynenc.model.des_state import DESConfig, DESState
+from espnet_dynenc.model.des_state import DESConfig, DESState, MaskState
 from espnet_dynenc.model.schedule import SubnetPass
 from espnet_dynenc.model.subnets import build_subnet_masks
+
+
+# The model's own extra state: a MaskState describing ``subnet_masks`` (see get_extra_state).
+MASK_STATE_KEY = "_extra_state"
 
 
 @dataclass
@@ -341,6 +345,24 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         for handle in handles:
             weakref.finalize(self, handle.remove)
 
+    def get_extra_state(self) -> MaskState:
+        """``_extra_state``: the masks with the update they were saved at and the switch, so
+        that ESPnet's checkpoint averaging refuses a mix (see :class:`MaskState`)."""
+        return self.des.checkpoint_entry(self.subnet_masks, int(self.num_updates))
+
+    def set_extra_state(self, state) -> None:
+        """Nothing to restore: the entry only describes the masks and updates loaded beside it
+        (a state dict assembled from another model's, e.g. ESPnet's ``init_param``, may carry
+        that model's entry)."""
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        key = prefix + MASK_STATE_KEY
+        if key not in state_dict and key in missing_keys:
+            missing_keys.remove(key)  # saved before the entry existed (or by stock ESPnet): nothing is lost
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Load; a model loaded in Step 2 (e.g. ``--resume``) keeps its selector frozen.
 
@@ -350,8 +372,19 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         if self.dmao is not None:
             self.dmao.restore(state_dict, self)  # the checkpoint's architecture, before its weights
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self._share_masks_with_schedule()  # ``assign`` puts the loaded tensor in place of the buffer
         self.des.after_load(int(self.num_updates))
         return result
+
+    def _apply(self, fn, recurse=True):
+        result = super()._apply(fn, recurse)
+        self._share_masks_with_schedule()  # a move to another device gives the buffer a new tensor
+        return result
+
+    def _share_masks_with_schedule(self) -> None:
+        """The schedule writes the masks at the switch: into the buffer the model has now."""
+        if "des" in self.__dict__:
+            self.des.masks = self.subnet_masks
 
     def _zero_gradient_path(self, trained_sizes: List[int]) -> torch.Tensor:
         """0 x every trainable parameter this update leaves unused (other sizes' heads, a

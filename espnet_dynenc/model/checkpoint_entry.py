@@ -1,0 +1,40 @@
+"""State-dict entries that ESPnet's checkpoint averaging can pass through, or refuse.
+
+``espnet2.main_funcs.average_nbest_models`` adds the state-dict entries of the chosen
+epochs one by one (``avg[k] + states[k]``), divides the sum by their number unless
+``str(entry.dtype)`` starts with ``torch.int``, and saves the result. A
+:class:`AveragedEntry` goes through this unchanged when every checkpoint's entry has the
+same :meth:`~AveragedEntry.averaging_key` (the sum and the quotient are the first entry,
+i.e. the best epoch's), and raises :class:`ValueError` with the subclass's
+:meth:`~AveragedEntry.mix_error` otherwise: checkpoints that must not be averaged are
+refused before anything is saved.
+
+Subclasses: DMAO's architecture and events (``dmao_state.CheckpointState``) and the
+subnet masks with the update they were saved at (``des_state.MaskState``).
+"""
+from typing import Hashable, Optional
+
+
+class AveragedEntry(dict):
+    """A dict entry of a state dict that averages to itself and refuses a mix.
+
+    Subclasses define :meth:`averaging_key` (what must be equal for checkpoints to be
+    averaged) and :meth:`mix_error` (the message naming both sides when it is not).
+    """
+
+    dtype = "averaged-entry"  # read by average_nbest_models; not an integer type: it divides
+
+    def averaging_key(self) -> Hashable:
+        raise NotImplementedError
+
+    def mix_error(self, other: Optional[dict]) -> str:
+        """The refusal's message; ``other`` may be a plain dict or None (an older checkpoint)."""
+        raise NotImplementedError
+
+    def __add__(self, other) -> "AveragedEntry":
+        if type(other) is not type(self) or self.averaging_key() != other.averaging_key():
+            raise ValueError(self.mix_error(other))
+        return self
+
+    def __truediv__(self, count) -> "AveragedEntry":
+        return self
