@@ -105,6 +105,62 @@ def test_zero_out_sparsity_weight_means_the_papers_weight_against_espnet_ctc():
     assert float(plain(*_batch())[1]["loss_selector"]) == pytest.approx(5.0 * gap, rel=1e-5)
 
 
+def test_zero_out_gate_scale_works_on_the_logits():
+    """gate = sigmoid(gate_scale x raw): init, zero-out, ranking, the gated subnet and the
+    sparsity loss all see the logits; the parameter holds the raw values."""
+    sel = IterativeZeroOut(num_units=6, steps_per_iter=[3, 2], zero_out_counts=[2, 4], init_gate=4.0,
+                           zero_out_value=-6.0, gate_scale=8.0)
+    assert sel.gates.tolist() == [0.5] * 6 and sel.ranking().tolist() == [4.0] * 6
+    with torch.no_grad():
+        sel.gates.copy_(torch.tensor([1.0, 0.75, 0.5, 0.25, 0.125, 0.0]))
+    logits = torch.tensor([8.0, 6.0, 4.0, 2.0, 1.0, 0.0])
+    assert torch.equal(sel.ranking(), logits)
+    torch.testing.assert_close(sel.small_subnet_gates(0), torch.sigmoid(logits))
+    expected = 5.0 * 50.0 * abs((6 - float(torch.sigmoid(logits).sum())) / 6 - 2 / 6)
+    assert float(sel.extra_loss(0, frames_per_utterance=50.0)) == pytest.approx(expected)
+    sel.after_update(3)
+    assert sel.ranking().tolist() == [8.0, 6.0, 4.0, 2.0, -6.0, -6.0]
+    assert sel.gates.tolist() == [1.0, 0.75, 0.5, 0.25, -0.75, -0.75]
+
+
+def test_zero_out_gate_scale_multiplies_adams_step_on_the_logits():
+    """Adam's first step is lr x sign(gradient) whatever the gradient's size: on the raw
+    parameter, the logits move gate_scale x lr."""
+    moves = {}
+    for scale in (1.0, 40.0):
+        sel = IterativeZeroOut(num_units=4, steps_per_iter=[5], zero_out_counts=[1], gate_scale=scale)
+        optimizer = torch.optim.Adam(sel.parameters(), lr=1e-2)
+        sel.extra_loss(0, frames_per_utterance=75.0).backward()
+        optimizer.step()
+        moves[scale] = (10.0 - sel.ranking()).tolist()
+    assert moves[1.0] == pytest.approx([1e-2] * 4, rel=1e-3)
+    assert moves[40.0] == pytest.approx([0.4] * 4, rel=1e-3)
+
+
+def test_zero_out_state_dict_holds_the_logits_whatever_the_gate_scale():
+    plain = IterativeZeroOut(num_units=4, steps_per_iter=[2], zero_out_counts=[1])
+    with torch.no_grad():
+        plain.gates.copy_(torch.tensor([6.0, -5.0, 2.0, 3.0]))
+    assert list(plain.state_dict()) == ["gates"] and plain.state_dict()["gates"].tolist() == [6.0, -5.0, 2.0, 3.0]
+    scaled = IterativeZeroOut(num_units=4, steps_per_iter=[2], zero_out_counts=[1], gate_scale=4.0)
+    scaled.load_state_dict(plain.state_dict())  # a checkpoint from before the option
+    assert scaled.ranking().tolist() == [6.0, -5.0, 2.0, 3.0] and scaled.gates.tolist() == [1.5, -1.25, 0.5, 0.75]
+    assert list(scaled.state_dict()) == ["gates"] and scaled.state_dict()["gates"].tolist() == [6.0, -5.0, 2.0, 3.0]
+    other = IterativeZeroOut(num_units=4, steps_per_iter=[2], zero_out_counts=[1], gate_scale=2.0)
+    other.load_state_dict(scaled.state_dict())
+    assert other.ranking().tolist() == [6.0, -5.0, 2.0, 3.0]
+    plain.load_state_dict(scaled.state_dict())
+    assert plain.gates.tolist() == [6.0, -5.0, 2.0, 3.0]
+    # through the model: the selector is a child module, Step 2's frozen copy goes through it too
+    conf = {"steps_per_iter": [1, 1], "zero_out_counts": [2, 4]}
+    old = _model(subnet_sizes=[4, 8], selector="iterative_zero_out", selector_conf=conf)
+    new = _model(subnet_sizes=[4, 8], selector="iterative_zero_out", selector_conf={**conf, "gate_scale": 5.0})
+    with torch.no_grad():
+        old.selector.gates.copy_(torch.linspace(-2.0, 3.0, 8))
+    new.load_state_dict(old.state_dict())
+    torch.testing.assert_close(new.selector.ranking(), torch.linspace(-2.0, 3.0, 8))
+
+
 def test_relaxation_floor_is_the_dtype_tiny():
     """A score gap of 30: 1 - p rounds to 0 and the floor decides; with float32 tiny the
     first unit is taken once and the rest is shared, as the relaxation intends."""
@@ -206,6 +262,15 @@ def test_zero_out_adds_its_sparsity_loss_in_step1():
     ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
                                                           "sparsity_weight_relative_to": "batch"}},
      "sparsity_weight_relative_to 'batch' is unknown"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "gate_scale": 0}}, "gate_scale must be > 0, got 0"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "gate_scale": "50"}}, "gate_scale must be a finite number, got '50'"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "init_gate": float("inf")}}, "init_gate must be a finite number, got inf"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "init_gate": 2.0, "zero_out_value": 3.0}},
+     "zero_out_value 3.0 must be below init_gate 2.0"),
     ({"sandwich_stochastic_depth": 1.0}, "sandwich_stochastic_depth must be in"),
 ])
 def test_bad_selector_configuration(conf, message):
