@@ -161,6 +161,51 @@ def test_zero_out_state_dict_holds_the_logits_whatever_the_gate_scale():
     torch.testing.assert_close(new.selector.ranking(), torch.linspace(-2.0, 3.0, 8))
 
 
+def _simulate_step1(selector, compress, seed=0, task_pull=1.0, frames=75.0):
+    """Step 1 of the gates alone: the mini_synth recipe's Adam and one-cycle LR (max 0.0015,
+    4200 updates, 25% warm-up) compressed ``compress`` times (fewer updates, each lr x
+    compress: the same sums of learning rates), the real sparsity loss and zero-out, and a
+    stand-in task loss pulling each gate by a fixed random preference (at most 1/5 of the
+    sparsity pull). Returns (target, sum of gates, loss_selector) after each iteration."""
+    units = selector.num_units
+    preference = torch.rand(units, generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(selector.parameters(), lr=0.0015 * compress, weight_decay=1e-6)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=0.0015 * compress, total_steps=4200 // compress, pct_start=0.25,
+        anneal_strategy="linear", div_factor=25.0, final_div_factor=1000.0)
+    ends = []
+    for update in range(selector.step1_updates):
+        optimizer.zero_grad()
+        task = -task_pull * frames * (preference * selector.small_subnet_gates(update)).sum() / units
+        (task + selector.extra_loss(update, frames)).backward()
+        optimizer.step()
+        scheduler.step()
+        if update + 1 in selector.boundaries:
+            with torch.no_grad():
+                ends.append((selector.current_k(update), float(torch.sigmoid(selector.ranking()).sum()),
+                             float(selector.extra_loss(update, frames))))
+        selector.after_update(update + 1)
+    return ends
+
+
+def test_zero_out_sparsity_binds_at_a_small_learning_rate_budget_with_gate_scale():
+    """The recipe's Step 1 (24 units, 8 iterations zeroing 2, 4, ..., 16; learning rates
+    summing to ~1.7) compressed 5 times. With the paper's gates (start 10, Adam moves them
+    by ~lr per update) the sum of the gates stays ~2 above every target and the sparsity
+    loss never binds; with gate_scale 50 and init_gate 4 it meets each target."""
+    def selector(**options):
+        return IterativeZeroOut(num_units=24, steps_per_iter=[42] * 8, zero_out_counts=list(range(2, 17, 2)),
+                                **options)
+
+    full_gap = 5.0 * 75.0 / 24  # loss_selector per unit the sum of the gates is off its target
+    for target, gate_sum, loss in _simulate_step1(selector(gate_scale=50.0, init_gate=4.0), compress=5):
+        assert gate_sum == pytest.approx(target, abs=0.5)
+        assert loss < 0.5 * full_gap
+    for target, gate_sum, loss in _simulate_step1(selector(), compress=5):
+        assert gate_sum > target + 1.5
+        assert loss > 1.5 * full_gap
+
+
 def test_relaxation_floor_is_the_dtype_tiny():
     """A score gap of 30: 1 - p rounds to 0 and the floor decides; with float32 tiny the
     first unit is taken once and the rest is shared, as the relaxation intends."""
