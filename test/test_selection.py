@@ -1,6 +1,10 @@
 """Simple-Top-k, Iterative-Zero-Out and the two-step schedule of supernet_ctc."""
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from espnet2.asr.ctc import CTC
 
 from espnet_dynenc.encoder import DynamicConformerEncoder
@@ -9,6 +13,7 @@ from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
 from espnet_dynenc.selection import IterativeZeroOut, SimpleTopK
 from espnet_dynenc.selection.relaxed_topk import nested_masks, relaxed_khot, straight_through_khot, top_k_units
 
+REPO = Path(__file__).resolve().parents[1]
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<sos/eos>"]
 ENC = dict(output_size=16, attention_heads=2, linear_units=24, num_blocks=2, cnn_module_kernel=3,
            macaron_style=True, rel_pos_type="latest", dropout_rate=0.0, positional_dropout_rate=0.0)
@@ -204,6 +209,33 @@ def test_zero_out_sparsity_binds_at_a_small_learning_rate_budget_with_gate_scale
     for target, gate_sum, loss in _simulate_step1(selector(), compress=5):
         assert gate_sum > target + 1.5
         assert loss > 1.5 * full_gap
+
+
+def test_simulate_zero_out_tool_replays_a_config(tmp_path, capsys):
+    """tools/simulate_zero_out.py: the config's optimizer and OneCycleLR on the gates, one
+    line per iteration; a scheduler it does not rebuild is refused by name."""
+    spec = importlib.util.spec_from_file_location("simulate_zero_out", REPO / "tools" / "simulate_zero_out.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = {"encoder": "dynamic_conformer", "encoder_conf": {"num_blocks": 2, "macaron_style": True},
+              "model": "supernet_ctc",
+              "model_conf": {"subnet_sizes": [4, 8], "selector": "iterative_zero_out",
+                             "selector_conf": {"steps_per_iter": [20, 20], "zero_out_counts": [2, 4]}},
+              "optim": "adam", "optim_conf": {"lr": 0.01},
+              "scheduler": "onecyclelr", "scheduler_conf": {"max_lr": 0.01, "total_steps": 100}}
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert tool.main([str(path), "--gate-scale", "20", "--init-gate", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "selector_conf overrides: {'gate_scale': 20.0, 'init_gate': 3.0}"
+    rows = [line.split() for line in lines[3:]]
+    assert [(row[0], row[1], row[3]) for row in rows] == [("0", "20", "6"), ("1", "20", "4")]
+    assert all(len(row) == 8 and row[7].endswith(f"/{8 - int(row[3])}") for row in rows)
+    config["scheduler"] = "warmuplr"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        tool.main([str(path)])
+    assert "scheduler 'warmuplr' is not simulated" in capsys.readouterr().err
 
 
 def test_relaxation_floor_is_the_dtype_tiny():
