@@ -1,6 +1,10 @@
 """Simple-Top-k, Iterative-Zero-Out and the two-step schedule of supernet_ctc."""
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from espnet2.asr.ctc import CTC
 
 from espnet_dynenc.encoder import DynamicConformerEncoder
@@ -9,6 +13,7 @@ from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
 from espnet_dynenc.selection import IterativeZeroOut, SimpleTopK
 from espnet_dynenc.selection.relaxed_topk import nested_masks, relaxed_khot, straight_through_khot, top_k_units
 
+REPO = Path(__file__).resolve().parents[1]
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<sos/eos>"]
 ENC = dict(output_size=16, attention_heads=2, linear_units=24, num_blocks=2, cnn_module_kernel=3,
            macaron_style=True, rel_pos_type="latest", dropout_rate=0.0, positional_dropout_rate=0.0)
@@ -103,6 +108,134 @@ def test_zero_out_sparsity_weight_means_the_papers_weight_against_espnet_ctc():
     with torch.no_grad():
         plain.selector.gates.copy_(torch.linspace(-2.0, 3.0, 8))
     assert float(plain(*_batch())[1]["loss_selector"]) == pytest.approx(5.0 * gap, rel=1e-5)
+
+
+def test_zero_out_gate_scale_works_on_the_logits():
+    """gate = sigmoid(gate_scale x raw): init, zero-out, ranking, the gated subnet and the
+    sparsity loss all see the logits; the parameter holds the raw values."""
+    sel = IterativeZeroOut(num_units=6, steps_per_iter=[3, 2], zero_out_counts=[2, 4], init_gate=4.0,
+                           zero_out_value=-6.0, gate_scale=8.0)
+    assert sel.gates.tolist() == [0.5] * 6 and sel.ranking().tolist() == [4.0] * 6
+    with torch.no_grad():
+        sel.gates.copy_(torch.tensor([1.0, 0.75, 0.5, 0.25, 0.125, 0.0]))
+    logits = torch.tensor([8.0, 6.0, 4.0, 2.0, 1.0, 0.0])
+    assert torch.equal(sel.ranking(), logits)
+    torch.testing.assert_close(sel.small_subnet_gates(0), torch.sigmoid(logits))
+    expected = 5.0 * 50.0 * abs((6 - float(torch.sigmoid(logits).sum())) / 6 - 2 / 6)
+    assert float(sel.extra_loss(0, frames_per_utterance=50.0)) == pytest.approx(expected)
+    sel.after_update(3)
+    assert sel.ranking().tolist() == [8.0, 6.0, 4.0, 2.0, -6.0, -6.0]
+    assert sel.gates.tolist() == [1.0, 0.75, 0.5, 0.25, -0.75, -0.75]
+
+
+def test_zero_out_gate_scale_multiplies_adams_step_on_the_logits():
+    """Adam's first step is lr x sign(gradient) whatever the gradient's size: on the raw
+    parameter, the logits move gate_scale x lr."""
+    moves = {}
+    for scale in (1.0, 40.0):
+        sel = IterativeZeroOut(num_units=4, steps_per_iter=[5], zero_out_counts=[1], gate_scale=scale)
+        optimizer = torch.optim.Adam(sel.parameters(), lr=1e-2)
+        sel.extra_loss(0, frames_per_utterance=75.0).backward()
+        optimizer.step()
+        moves[scale] = (10.0 - sel.ranking()).tolist()
+    assert moves[1.0] == pytest.approx([1e-2] * 4, rel=1e-3)
+    assert moves[40.0] == pytest.approx([0.4] * 4, rel=1e-3)
+
+
+def test_zero_out_state_dict_holds_the_logits_whatever_the_gate_scale():
+    plain = IterativeZeroOut(num_units=4, steps_per_iter=[2], zero_out_counts=[1])
+    with torch.no_grad():
+        plain.gates.copy_(torch.tensor([6.0, -5.0, 2.0, 3.0]))
+    assert list(plain.state_dict()) == ["gates"] and plain.state_dict()["gates"].tolist() == [6.0, -5.0, 2.0, 3.0]
+    scaled = IterativeZeroOut(num_units=4, steps_per_iter=[2], zero_out_counts=[1], gate_scale=4.0)
+    scaled.load_state_dict(plain.state_dict())  # a checkpoint from before the option
+    assert scaled.ranking().tolist() == [6.0, -5.0, 2.0, 3.0] and scaled.gates.tolist() == [1.5, -1.25, 0.5, 0.75]
+    assert list(scaled.state_dict()) == ["gates"] and scaled.state_dict()["gates"].tolist() == [6.0, -5.0, 2.0, 3.0]
+    other = IterativeZeroOut(num_units=4, steps_per_iter=[2], zero_out_counts=[1], gate_scale=2.0)
+    other.load_state_dict(scaled.state_dict())
+    assert other.ranking().tolist() == [6.0, -5.0, 2.0, 3.0]
+    plain.load_state_dict(scaled.state_dict())
+    assert plain.gates.tolist() == [6.0, -5.0, 2.0, 3.0]
+    # through the model: the selector is a child module, Step 2's frozen copy goes through it too
+    conf = {"steps_per_iter": [1, 1], "zero_out_counts": [2, 4]}
+    old = _model(subnet_sizes=[4, 8], selector="iterative_zero_out", selector_conf=conf)
+    new = _model(subnet_sizes=[4, 8], selector="iterative_zero_out", selector_conf={**conf, "gate_scale": 5.0})
+    with torch.no_grad():
+        old.selector.gates.copy_(torch.linspace(-2.0, 3.0, 8))
+    new.load_state_dict(old.state_dict())
+    torch.testing.assert_close(new.selector.ranking(), torch.linspace(-2.0, 3.0, 8))
+
+
+def _simulate_step1(selector, compress, seed=0, task_pull=1.0, frames=75.0):
+    """Step 1 of the gates alone: the mini_synth recipe's Adam and one-cycle LR (max 0.0015,
+    4200 updates, 25% warm-up) compressed ``compress`` times (fewer updates, each lr x
+    compress: the same sums of learning rates), the real sparsity loss and zero-out, and a
+    stand-in task loss pulling each gate by a fixed random preference (at most 1/5 of the
+    sparsity pull). Returns (target, sum of gates, loss_selector) after each iteration."""
+    units = selector.num_units
+    preference = torch.rand(units, generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(selector.parameters(), lr=0.0015 * compress, weight_decay=1e-6)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=0.0015 * compress, total_steps=4200 // compress, pct_start=0.25,
+        anneal_strategy="linear", div_factor=25.0, final_div_factor=1000.0)
+    ends = []
+    for update in range(selector.step1_updates):
+        optimizer.zero_grad()
+        task = -task_pull * frames * (preference * selector.small_subnet_gates(update)).sum() / units
+        (task + selector.extra_loss(update, frames)).backward()
+        optimizer.step()
+        scheduler.step()
+        if update + 1 in selector.boundaries:
+            with torch.no_grad():
+                ends.append((selector.current_k(update), float(torch.sigmoid(selector.ranking()).sum()),
+                             float(selector.extra_loss(update, frames))))
+        selector.after_update(update + 1)
+    return ends
+
+
+def test_zero_out_sparsity_binds_at_a_small_learning_rate_budget_with_gate_scale():
+    """The recipe's Step 1 (24 units, 8 iterations zeroing 2, 4, ..., 16; learning rates
+    summing to ~1.7) compressed 5 times. With the paper's gates (start 10, Adam moves them
+    by ~lr per update) the sum of the gates stays ~2 above every target and the sparsity
+    loss never binds; with gate_scale 50 and init_gate 4 it meets each target."""
+    def selector(**options):
+        return IterativeZeroOut(num_units=24, steps_per_iter=[42] * 8, zero_out_counts=list(range(2, 17, 2)),
+                                **options)
+
+    full_gap = 5.0 * 75.0 / 24  # loss_selector per unit the sum of the gates is off its target
+    for target, gate_sum, loss in _simulate_step1(selector(gate_scale=50.0, init_gate=4.0), compress=5):
+        assert gate_sum == pytest.approx(target, abs=0.5)
+        assert loss < 0.5 * full_gap
+    for target, gate_sum, loss in _simulate_step1(selector(), compress=5):
+        assert gate_sum > target + 1.5
+        assert loss > 1.5 * full_gap
+
+
+def test_simulate_zero_out_tool_replays_a_config(tmp_path, capsys):
+    """tools/simulate_zero_out.py: the config's optimizer and OneCycleLR on the gates, one
+    line per iteration; a scheduler it does not rebuild is refused by name."""
+    spec = importlib.util.spec_from_file_location("simulate_zero_out", REPO / "tools" / "simulate_zero_out.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = {"encoder": "dynamic_conformer", "encoder_conf": {"num_blocks": 2, "macaron_style": True},
+              "model": "supernet_ctc",
+              "model_conf": {"subnet_sizes": [4, 8], "selector": "iterative_zero_out",
+                             "selector_conf": {"steps_per_iter": [20, 20], "zero_out_counts": [2, 4]}},
+              "optim": "adam", "optim_conf": {"lr": 0.01},
+              "scheduler": "onecyclelr", "scheduler_conf": {"max_lr": 0.01, "total_steps": 100}}
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert tool.main([str(path), "--gate-scale", "20", "--init-gate", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "selector_conf overrides: {'gate_scale': 20.0, 'init_gate': 3.0}"
+    rows = [line.split() for line in lines[3:]]
+    assert [(row[0], row[1], row[3]) for row in rows] == [("0", "20", "6"), ("1", "20", "4")]
+    assert all(len(row) == 8 and row[7].endswith(f"/{8 - int(row[3])}") for row in rows)
+    config["scheduler"] = "warmuplr"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        tool.main([str(path)])
+    assert "scheduler 'warmuplr' is not simulated" in capsys.readouterr().err
 
 
 def test_relaxation_floor_is_the_dtype_tiny():
@@ -206,6 +339,17 @@ def test_zero_out_adds_its_sparsity_loss_in_step1():
     ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
                                                           "sparsity_weight_relative_to": "batch"}},
      "sparsity_weight_relative_to 'batch' is unknown"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "gate_scale": 0}}, "gate_scale must be > 0, got 0"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "gate_scale": "50"}},
+     "gate_scale must be a finite number, got '50'"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "init_gate": float("inf")}},
+     "init_gate must be a finite number, got inf"),
+    ({"selector": "iterative_zero_out", "selector_conf": {"steps_per_iter": [1], "zero_out_counts": [2],
+                                                          "init_gate": 2.0, "zero_out_value": 3.0}},
+     "zero_out_value 3.0 must be below init_gate 2.0"),
     ({"sandwich_stochastic_depth": 1.0}, "sandwich_stochastic_depth must be in"),
 ])
 def test_bad_selector_configuration(conf, message):
