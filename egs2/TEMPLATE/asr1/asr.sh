@@ -1028,8 +1028,9 @@ decode_set() {
     rm -rf "${dir}"
     mkdir -p "${logdir}"
     split_keys "${data}/wav.scp" "${logdir}/keys" "${jobs}"
-    log "Stage 12: decoding ${data} with ${inference_model}${size_model_opts[*]:+ (own checkpoints: ${size_model_opts[*]})}" \
-        "(${what}), sizes: ${subnets:-all}, ${jobs} job(s)" \
+    log "Stage 12: decoding ${data} with ${inference_model}" \
+        "${size_model_opts[*]:+(own checkpoints: ${size_model_opts[*]}) }(${what}), sizes: ${subnets:-all}," \
+        "${jobs} job(s)" \
         "(logs: ${logdir}/decode.*.log)"
     # shellcheck disable=SC2086
     ${runner} --gpu "${gpus}" JOB=1:"${jobs}" "${logdir}/decode.JOB.log" \

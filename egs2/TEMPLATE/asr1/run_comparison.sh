@@ -92,7 +92,8 @@ done <"${plan}"
 # the runs, seed by seed (every method of the first seed, then of the next one), so that an
 # interrupted comparison has every method of its first seeds
 names=() roles=() configs=() options=() run_seeds=()
-for seed in $(printf '%s\n' ${seeds} ${other_seeds} | awk '!seen[$0]++'); do
+all_seeds=$(printf '%s\n' ${seeds} ${other_seeds} | awk '!seen[$0]++')
+for seed in ${all_seeds}; do
     for ((index = 0; index < ${#plan_names[@]}; index++)); do
         [[ " ${plan_seeds[index]} " == *" ${seed} "* ]] || continue
         names+=("${plan_names[index]}") roles+=("${plan_roles[index]}") configs+=("${plan_configs[index]}")
@@ -128,12 +129,12 @@ fi
 
 spent=0 ran=0
 manifest=exp/comparison/manifest.tsv
-: >"${manifest}.tmp"
+: >"${manifest}.$$.tmp"
 for ((index = 0; index < total; index++)); do
     method=${names[index]} seed=${run_seeds[index]}
     tag=${method}_seed${seed}
     line="${method} ${roles[index]} ${seed} exp/asr_${tag}"
-    echo "${line}" >>"${manifest}.tmp"
+    echo "${line}" >>"${manifest}.$$.tmp"
     if [ -f "${runs_dir}/${tag}.json" ]; then
         log "run $((index + 1))/${total}: ${method}, seed ${seed}: done (${runs_dir}/${tag}.json)"
         continue
@@ -165,7 +166,7 @@ for ((index = 0; index < total; index++)); do
         { log "error: cannot summarise run ${tag}"; exit 1; }
     spent=$((spent + SECONDS - start)) ran=$((ran + 1))
 done
-mv "${manifest}.tmp" "${manifest}"
+mv "${manifest}.$$.tmp" "${manifest}"
 
 log "all ${total} runs finished (${ran} in this call, $((SECONDS / 60)) min);" \
     "COMPARISON.md and comparison.png into ${out_dir}"
