@@ -326,7 +326,10 @@ def save_summary(summary: dict, runs_dir: Path) -> Path:
     run = Run(summary["method"], summary["role"], summary["seed"], Path(summary["exp_dir"]))
     path = summary_path(runs_dir, run)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(path, json.dumps(summary, indent=1, sort_keys=False) + "\n")
+    text = json.dumps(summary, indent=1, sort_keys=False)
+    # one line per utterance: "<id>": [errors, words]
+    text = re.sub(r"\[\s+(-?\d+),\s+(-?\d+)\s+\]", r"[\1, \2]", text)
+    write_text_atomically(path, text + "\n")
     return path
 
 
