@@ -1,5 +1,6 @@
 """Simple-Top-k, Iterative-Zero-Out and the two-step schedule of supernet_ctc."""
 import importlib.util
+import logging
 from pathlib import Path
 
 import pytest
@@ -371,3 +372,17 @@ def test_checkpointed_subnets_give_the_same_loss_and_gradients():
     assert grads_a.keys() == grads_b.keys()
     for name in grads_a:
         torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_zero_out_logs_the_sum_of_gates_against_each_iterations_target(caplog):
+    selector = IterativeZeroOut(6, steps_per_iter=[2, 2], zero_out_counts=[2, 4], init_gate=0.0)
+    with caplog.at_level(logging.INFO):
+        selector.after_update(1)  # not an iteration's end: nothing
+        assert not caplog.records
+        selector.after_update(2)
+        selector.after_update(4)
+    first, last = (r.getMessage() for r in caplog.records)
+    # sigmoid(0) = 0.5 for six gates: 3.0 against 6 - 2 = 4, then two gates zeroed (-5)
+    assert first == ("Iterative-Zero-Out: iteration 1 ends after update 2: sum of gates 3.000, target 4 "
+                     "(sparsity term before its weight: 0.1667)")
+    assert last.startswith("Iterative-Zero-Out: iteration 2 ends after update 4: sum of gates 2.013, target 2")

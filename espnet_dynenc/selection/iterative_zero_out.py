@@ -49,6 +49,7 @@ checkpoint written before the option, or with another scale, loads with its mean
 load (``keep_vars`` then gives a detached tensor for them).
 """
 import itertools
+import logging
 import math
 from numbers import Real
 from typing import List, Optional, Sequence, Union
@@ -166,10 +167,19 @@ class IterativeZeroOut(torch.nn.Module):
 
     @torch.no_grad()
     def after_update(self, update: int) -> None:
-        """``update`` updates are done; at an iteration's end (but the last) zero out its n_i
-        smallest gates (their logits go to ``zero_out_value``)."""
-        if update in self.boundaries[:-1]:
-            n = self.zero_out_counts[self.boundaries.index(update)]
+        """``update`` updates are done; at an iteration's end log how close the gates came to
+        its target, and (but after the last) zero out its n_i smallest gates (their logits go
+        to ``zero_out_value``)."""
+        if update not in self.boundaries:
+            return
+        iteration = self.boundaries.index(update)
+        n = self.zero_out_counts[iteration]
+        open_gates = float(torch.sigmoid(self.logits()).sum())
+        target = self.num_units - n
+        logging.info("Iterative-Zero-Out: iteration %d ends after update %d: sum of gates %.3f, target %d "
+                     "(sparsity term before its weight: %.4f)", iteration + 1, update, open_gates, target,
+                     abs(open_gates - target) / self.num_units)
+        if iteration < len(self.boundaries) - 1:
             lowest = top_k_units(-self.logits().detach(), n)
             self.gates[lowest] = self.zero_out_value / self.gate_scale
 
