@@ -14,6 +14,7 @@ from espnet2.train.reporter import Reporter
 
 from espnet_dynenc.espnet_task import DynEncASRTask, check_des_training, epochs_ending_after
 from espnet_dynenc.model.des_state import MaskState
+from espnet_dynenc.model.dmao_state import CheckpointState
 from espnet_dynenc.model.supernet_ctc import MASK_STATE_KEY
 from espnet_dynenc.selection.relaxed_topk import nested_masks
 from test_selection import ENC, TOKENS, _batch, _model
@@ -219,3 +220,15 @@ def test_the_switch_writes_the_masks_of_a_model_moved_to_another_device():
     assert torch.equal(model.subnet_masks, learned)
     assert model.des.masks is model.subnet_masks
     assert model.mask_for(4) == tuple(learned[0].tolist())
+
+
+def test_a_checkpoint_with_the_mask_entry_loads_with_torchs_default_weights_only(tmp_path):
+    """torch >= 2.6 loads with weights_only=True by default: the entries must be allowed."""
+    model = _des_model()
+    path = tmp_path / "model.pth"
+    torch.save(model.state_dict(), path)
+    state = torch.load(path, map_location="cpu")  # weights_only=True, torch's default
+    assert isinstance(state[MASK_STATE_KEY], MaskState) and state[MASK_STATE_KEY] == model.state_dict()[MASK_STATE_KEY]
+    entry = CheckpointState(block_widths=[[8, 2, 4, 8]], events=[{"update": 3}])
+    torch.save({"dmao._extra_state": entry}, tmp_path / "dmao.pth")
+    assert torch.load(tmp_path / "dmao.pth")["dmao._extra_state"] == entry

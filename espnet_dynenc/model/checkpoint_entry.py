@@ -11,8 +11,24 @@ refused before anything is saved.
 
 Subclasses: DMAO's architecture and events (``dmao_state.CheckpointState``) and the
 subnet masks with the update they were saved at (``des_state.MaskState``).
+
+Checkpoints holding such an entry load with ``torch.load``'s default ``weights_only=True``
+(torch >= 2.6) in any process that has imported this package: each subclass is registered
+with ``torch.serialization.add_safe_globals`` (:func:`loadable`), and an entry pickles as a
+call of its class on a plain dict, which the weights-only unpickler allows for registered
+classes (it refuses to fill a dict subclass item by item).
 """
-from typing import Hashable, Optional
+from typing import Hashable, Optional, Type, TypeVar
+
+import torch
+
+Entry = TypeVar("Entry", bound=type)
+
+
+def loadable(cls: Entry) -> Entry:
+    """Class decorator: let ``torch.load(..., weights_only=True)`` rebuild entries of ``cls``."""
+    torch.serialization.add_safe_globals([cls])
+    return cls
 
 
 class AveragedEntry(dict):
@@ -38,3 +54,7 @@ class AveragedEntry(dict):
 
     def __truediv__(self, count) -> "AveragedEntry":
         return self
+
+    def __reduce__(self):
+        # rebuilt as cls(plain dict): allowed by the weights-only unpickler for registered classes
+        return type(self), (dict(self),)

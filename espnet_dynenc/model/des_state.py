@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 
 from espnet_dynenc.distributed import rank
-from espnet_dynenc.model.checkpoint_entry import AveragedEntry
+from espnet_dynenc.model.checkpoint_entry import AveragedEntry, loadable
 from espnet_dynenc.model.schedule import SubnetPass, step1_passes, step2_passes
 from espnet_dynenc.model.subnets import mask_to_string
 from espnet_dynenc.selection import SELECTORS
@@ -90,6 +90,7 @@ class DESConfig:
             raise ValueError(f"selector_conf for {self.selector}: {error}") from None
 
 
+@loadable
 class MaskState(AveragedEntry):
     """What a checkpoint's ``subnet_masks`` are: the sizes, their masks (``1111 0101 ...``),
     the update the checkpoint was saved at and the switch (None: fixed masks).

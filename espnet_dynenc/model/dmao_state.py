@@ -22,7 +22,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 
 from espnet_dynenc.distributed import rank, world_size
-from espnet_dynenc.model.checkpoint_entry import AveragedEntry
+from espnet_dynenc.model.checkpoint_entry import AveragedEntry, loadable
 from espnet_dynenc.reallocation.controller import DMAOController
 from espnet_dynenc.reallocation.groups import default_group_size, group_sizes_for
 from espnet_dynenc.reallocation.optimizer_state import missing_parameters
@@ -31,6 +31,7 @@ from espnet_dynenc.reallocation.report import plot_event, update_config_widths, 
 STATE_KEY = "dmao._extra_state"
 
 
+@loadable
 class CheckpointState(AveragedEntry):
     """``dmao._extra_state`` in a checkpoint: the controller's state, in a form that
     ESPnet's ``average_nbest_models`` can average (see ``checkpoint_entry``).

@@ -271,14 +271,17 @@ def test_librispeech_recipe_on_the_miniature(tmp_path):
         assert (exp / name).exists(), name
     train_log = (exp / "train.log").read_text(encoding="utf-8")
     assert "DES Step 1, update" in train_log and "DES Step 2 (sandwich rule) from update 4" in train_log
-    # stage 12: every test set at both sizes
-    decode = exp / "decode_ctc_greedy_asr_model_valid.cer_ctc.ave"
+    # stage 12: every test set at both sizes, each from the average of its own best epochs
+    assert (exp / "valid.cer_ctc_4.ave.pth").exists()
+    decode = exp / "decode_ctc_greedy_asr_model_valid.cer_ctc.ave_per_size"
     for name in TEST_SETS:
         for size in ("4", "8"):
             folder = decode / name / size
             assert len(read_table(folder / "text")) == LIBRISPEECH_SETS[name], folder
             run_stats = yaml.safe_load((folder / "decode_stats.yaml").read_text(encoding="utf-8"))
             assert run_stats["num_utterances"] == LIBRISPEECH_SETS[name] and run_stats["parameters"] > 0
+            own = "valid.cer_ctc_4.ave.pth" if size == "4" else "valid.cer_ctc.ave.pth"
+            assert run_stats["checkpoint"] == own
             # stage 13: scored by words and characters
             for kind in ("wer", "cer"):
                 assert "Sum/Avg" in (folder / f"score_{kind}" / "result.txt").read_text(encoding="utf-8")

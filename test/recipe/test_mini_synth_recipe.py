@@ -84,7 +84,9 @@ def test_run_sh_end_to_end_resumes_and_continues_training(tmp_path):
         assert (decode / size / "score_wer" / "result.txt").is_file()
     results = (exp / "RESULTS.md").read_text()
     rows = [line for line in results.splitlines() if line.startswith(("| 4 |", "| 8 |"))]
-    assert len(rows) == 2 and all(len(row.split("|")) == 8 for row in rows) and "n/a" not in results
+    # size, parameters, FLOPs, WER, CER, RTF, checkpoint (a config with one criterion: the full size's)
+    assert len(rows) == 2 and all(len(row.split("|")) == 9 for row in rows) and "n/a" not in results
+    assert all(row.endswith("| `valid.cer_ctc.ave.pth` |") for row in rows)
     assert all(row in proc.stdout for row in rows)
     # stage 14 (run.sh packs by default): every size exported and zipped by ESPnet's packer
     for size in ("4", "8"):
