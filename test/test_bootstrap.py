@@ -77,3 +77,18 @@ def test_mismatched_inputs_are_refused_by_name():
         paired_bootstrap(a, a, replicates=0)
     with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\), got 1.5"):
         paired_bootstrap(a, a, confidence=1.5)
+
+
+def test_the_same_runs_decoded_two_ways_pair_their_seeds():
+    rng = np.random.default_rng(5)
+    words = [8] * 400
+    seeds = [random_errors(rng, 400, 0.05), random_errors(rng, 400, 0.20)]  # two very different runs
+    same = system(seeds, words)
+    # unpaired, the seed redraws of the two sides disagree and widen the interval around 0
+    loose = paired_bootstrap(same, same)
+    assert loose.low < -1.0 and loose.high > 1.0
+    # paired, identical decodings differ by exactly 0 in every replicate
+    tight = paired_bootstrap(same, same, pair_seeds=True)
+    assert (tight.difference, tight.low, tight.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="pair_seeds needs as many seeds on both sides, got 2 and 1"):
+        paired_bootstrap(same, system([seeds[0]], words), pair_seeds=True)

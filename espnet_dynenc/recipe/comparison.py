@@ -398,12 +398,14 @@ def pooled_errors(results: Sequence[Measured], test_set: str) -> Optional[Uttera
     return UtteranceErrors.from_seeds([{u: tuple(v) for u, v in errors.items()} for errors in per_seed])
 
 
-def interval(a: Sequence[Measured], b: Sequence[Measured], test_set: str) -> Optional[Interval]:
-    """WER(a) - WER(b) on ``test_set`` with its 95% paired-bootstrap interval, seeds pooled."""
+def interval(a: Sequence[Measured], b: Sequence[Measured], test_set: str,
+             same_runs: bool = False) -> Optional[Interval]:
+    """WER(a) - WER(b) on ``test_set`` with its 95% paired-bootstrap interval, seeds pooled
+    (``same_runs``: a[i] and b[i] are one training run decoded two ways)."""
     errors_a, errors_b = pooled_errors(a, test_set), pooled_errors(b, test_set)
     if errors_a is None or errors_b is None:
         return None
-    return paired_bootstrap(errors_a, errors_b)
+    return paired_bootstrap(errors_a, errors_b, pair_seeds=same_runs)
 
 
 def verdict(kind: str, found: Optional[Interval]) -> str:
@@ -484,7 +486,7 @@ def checkpoint_rule_table(data: Collected, test_set: str) -> List[str]:
             full = [data.full_size_rule[r][size] for r in runs if size in data.sizes[r] and size in data.full_size_rule[r]]
             if not own:
                 continue
-            found = interval(own, full, test_set)
+            found = interval(own, full, test_set, same_runs=True)
             checkpoints = "/".join(sorted({m.checkpoint or "?" for m in own}))
             rows.append([method, str(size), str(len(own)), f"`{checkpoints}`", mean_sd([m.wer.get(test_set) for m in own]),
                          mean_sd([m.wer.get(test_set) for m in full]), str(found) if found is not None else "n/a"])

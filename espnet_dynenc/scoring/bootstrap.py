@@ -18,7 +18,8 @@ replicate also draws, for each system independently, as many seeds as it has, wi
 replacement, and uses the mean of their errors on each drawn utterance. The interval then
 covers the spread between training runs as well as the test sample; with one seed per
 system it is Bisani & Ney's interval. The point estimate is the difference of the seed
-means.
+means. When the two systems are the same training runs decoded two ways (seed i of one is
+seed i of the other), ``pair_seeds`` draws the same seeds for both.
 """
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -88,11 +89,12 @@ class Interval:
 
 
 def paired_bootstrap(a: UtteranceErrors, b: UtteranceErrors, replicates: int = REPLICATES,
-                     confidence: float = CONFIDENCE, seed: int = 0) -> Interval:
+                     confidence: float = CONFIDENCE, seed: int = 0, pair_seeds: bool = False) -> Interval:
     """The difference ``rate(a) - rate(b)`` with its percentile interval (see the module doc).
 
     ``a`` and ``b`` must cover the same utterances with the same reference lengths; the
-    random draws come from ``seed``, so the same inputs give the same interval.
+    random draws come from ``seed``, so the same inputs give the same interval. With
+    ``pair_seeds``, seed i of ``a`` and of ``b`` are one training run (both need as many).
     """
     if a.utterances != b.utterances:
         only = sorted(set(a.utterances) ^ set(b.utterances))[:3]
@@ -103,6 +105,9 @@ def paired_bootstrap(a: UtteranceErrors, b: UtteranceErrors, replicates: int = R
         raise ValueError(f"bootstrap: replicates must be at least 1, got {replicates}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"bootstrap: confidence must be in (0, 1), got {confidence}")
+    if pair_seeds and a.errors.shape[0] != b.errors.shape[0]:
+        raise ValueError(f"bootstrap: pair_seeds needs as many seeds on both sides, got {a.errors.shape[0]} "
+                         f"and {b.errors.shape[0]}")
     count = len(a.utterances)
     if count == 0 or a.words.sum() == 0:
         raise ValueError("bootstrap: no reference words to score")
@@ -110,18 +115,22 @@ def paired_bootstrap(a: UtteranceErrors, b: UtteranceErrors, replicates: int = R
     draws = rng.integers(0, count, size=(replicates, count))
     words = a.words[draws].sum(axis=1)
 
-    def replicate_errors(system: UtteranceErrors) -> np.ndarray:
+    def seed_draws(system: UtteranceErrors):
         seeds = system.errors.shape[0]
-        if seeds == 1:
+        return rng.integers(0, seeds, size=(replicates, seeds)) if seeds > 1 else None
+
+    def replicate_errors(system: UtteranceErrors, picked) -> np.ndarray:
+        if picked is None:
             return system.errors[0][draws].sum(axis=1)
-        picked = rng.integers(0, seeds, size=(replicates, seeds))
         # mean over the drawn seeds of each replicate, per utterance, then summed over the drawn utterances
         out = np.empty(replicates)
         for r in range(replicates):
             out[r] = system.errors[picked[r]].mean(axis=0)[draws[r]].sum()
         return out
 
-    diffs = 100.0 * (replicate_errors(a) - replicate_errors(b)) / words
+    picked_a = seed_draws(a)
+    picked_b = picked_a if pair_seeds else seed_draws(b)
+    diffs = 100.0 * (replicate_errors(a, picked_a) - replicate_errors(b, picked_b)) / words
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(diffs, [tail, 1.0 - tail])
     return Interval(a.rate - b.rate, float(low), float(high), confidence, count,
