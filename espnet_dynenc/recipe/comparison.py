@@ -244,6 +244,13 @@ class Collected:
     # supernet sizes decoded from the full size's checkpoint too, when they have their own
     full_size_rule: Dict[Run, Dict[int, Measured]] = field(default_factory=dict)
     run_seconds: Dict[Run, Optional[float]] = field(default_factory=dict)  # training + decoding + scoring
+    _checked: Dict[str, list] = field(default_factory=dict, repr=False)
+
+    def checked_claims(self, test_set: str) -> List[Tuple["Claim", Optional["Interval"]]]:
+        """Every claim with its interval on ``test_set``, bootstrapped once for the tables and the plot."""
+        if test_set not in self._checked:
+            self._checked[test_set] = [(claim, interval(claim.a, claim.b, test_set)) for claim in claims(self)]
+        return self._checked[test_set]
 
     def total_run_seconds(self) -> Optional[float]:
         """The wall time of every run together, when each run's is known."""
@@ -466,8 +473,7 @@ def claims(data: Collected) -> List[Claim]:
 def claims_table(data: Collected, test_set: str) -> List[str]:
     header = ["claim", "kind", "seeds (a / b)", f"WER a (%)", f"WER b (%)", "a - b [95% interval]", "verdict"]
     rows = []
-    for claim in claims(data):
-        found = interval(claim.a, claim.b, test_set)
+    for claim, found in data.checked_claims(test_set):
         rows.append([claim.label, claim.kind, f"{len(claim.a)} / {len(claim.b)}",
                      mean_sd([m.wer.get(test_set) for m in claim.a]), mean_sd([m.wer.get(test_set) for m in claim.b]),
                      str(found) if found is not None else "n/a", verdict(claim.kind, found)])
@@ -674,8 +680,7 @@ def plot_comparison(data: Collected, test_set: str, path: Path) -> None:
             es.append(statistics.stdev(wers) if len(wers) > 1 else 0.0)
         return xs, ys, es
 
-    checked = [(claim, interval(claim.a, claim.b, test_set)) for claim in claims(data)]
-    checked = [(claim, f) for claim, f in checked if f is not None]
+    checked = [(claim, f) for claim, f in data.checked_claims(test_set) if f is not None]
     if checked:
         fig, (ax, right) = plt.subplots(1, 2, figsize=(13, max(4.5, 0.32 * len(checked) + 1.5)),
                                         gridspec_kw={"width_ratios": [1, 1.1]})
