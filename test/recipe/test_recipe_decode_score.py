@@ -4,6 +4,7 @@ The stand-in follows the decoder contract of espnet_dynenc.bin.ctc_greedy_infere
 options, same output files) but makes its hypotheses from the reference text: size 16
 drops each utterance's last word, larger sizes are perfect. No model is needed.
 """
+import os
 import textwrap
 from pathlib import Path
 
@@ -39,6 +40,7 @@ FAKE_DECODER = textwrap.dedent('''
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "argv.txt").write_text("\\n".join(sys.argv[1:]))
+    (out / "threads.txt").write_text(os.environ.get("OMP_NUM_THREADS", "unset"))
     for size in sizes:
         folder = out / str(size)
         folder.mkdir()
@@ -110,6 +112,9 @@ def test_decoding_scoring_and_results_table(tmp_path):
                           ("--key_file", f"{DECODE_DIR}/test/logdir/keys.2.scp"),
                           ("--subnets", "16 32"), ("--batch_size", "8"), ("--ngpu", "0")):
         assert argv[argv.index(option) + 1] == value
+    # two CPU jobs: one torch thread each (unless the caller's OMP_NUM_THREADS says otherwise)
+    threads = (decode / "test/logdir/output.1/threads.txt").read_text()
+    assert threads == os.environ.get("OMP_NUM_THREADS", "1")
 
     # merged per size: every utterance once, sorted; statistics summed, RTF a ratio of sums
     assert sorted(p.name for p in (decode / "test").iterdir() if p.is_dir()) == ["16", "32", "logdir"]
@@ -153,8 +158,10 @@ def test_decoding_scoring_and_results_table(tmp_path):
 
 def test_all_sizes_when_subnets_is_empty(tmp_path):
     recipe = setup_recipe(tmp_path)
-    proc = decode_and_score(recipe, "--inference_nj", "1")
+    proc = decode_and_score(recipe, "--inference_nj", "1", "--inference_threads", "3")
     assert proc.returncode == 0, proc.stdout
+    assert (recipe / DECODE_DIR / "other/logdir/output.1/threads.txt").read_text() == "3"
+    assert "1 job(s) of 3 thread(s)" in proc.stdout
     assert sorted(p.name for p in (recipe / DECODE_DIR / "other").iterdir() if p.is_dir()) == ["16", "32", "48", "logdir"]
     assert "| 48 | 48k | 48M | 0.0 | 0.0 |" in proc.stdout
 
@@ -164,6 +171,8 @@ def test_explicit_missing_checkpoint_is_an_error(tmp_path):
     proc = decode_and_score(recipe, "--inference_asr_model", "valid.acc.ave.pth")
     assert proc.returncode == 1
     assert "--inference_asr_model: exp/asr_tiny/valid.acc.ave.pth does not exist" in proc.stdout
+    zero = decode_and_score(recipe, "--inference_threads", "0")
+    assert zero.returncode != 0 and "--inference_threads must be at least 1, got '0'" in zero.stdout
     assert not any("decode" in p.as_posix() for p in done_markers(recipe))
 
 

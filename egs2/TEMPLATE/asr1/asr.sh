@@ -46,6 +46,7 @@ num_nodes=1          # machines for training
 train_hosts=         # e.g. "host1,host2": one training process per host (per GPU with --ngpu), via ssh
 nj=32                # parallel jobs for data preparation and statistics
 inference_nj=32      # parallel jobs for decoding
+inference_threads=   # torch threads per decoding job; empty: 1 when several jobs decode on CPU
 gpu_inference=false  # decode on GPU
 dumpdir=dump         # formatted data
 expdir=exp           # statistics, models, decoding results
@@ -151,6 +152,10 @@ Options (default in brackets):
   --stage N / --stop_stage N   stages to run [${stage} / ${stop_stage}]
   --nj N                       parallel jobs for data and statistics [${nj}]
   --inference_nj N             parallel decoding jobs [${inference_nj}]
+  --inference_threads N        torch threads of each decoding job (OMP_NUM_THREADS); empty: 1 when
+                               several jobs decode on CPU (torch's default, every core in each job,
+                               oversubscribes the cores and is several times slower), else torch's
+                               default or OMP_NUM_THREADS as set [${inference_threads:-empty}]
   --ngpu N / --num_nodes N     training GPUs per node / nodes [${ngpu} / ${num_nodes}]
   --train_hosts "H1,H2"        train on these hosts through ssh (ESPnet's launch --host): one process
                                per host with --ngpu 0 (gloo), one per GPU otherwise [none]
@@ -275,6 +280,7 @@ check_options() {
     [ -n "${test_sets}" ] || usage_error "--test_sets is required"
     local name
     for name in nj inference_nj batch_size nbpe; do check_positive "${name}" "${!name}"; done
+    [ -z "${inference_threads}" ] || check_positive inference_threads "${inference_threads}"
     for name in ngpu num_nodes asr_speech_fold_length asr_text_fold_length lm_fold_length; do
         check_int "${name}" "${!name}"
     done
@@ -993,10 +999,22 @@ plan_pruning() {
     { date '+%Y-%m-%dT%H:%M:%S'; pruning_settings; } >"${dir}/.done"
 }
 
+# decode_threads JOBS GPUS: the torch threads (OMP_NUM_THREADS) of each of JOBS decoding jobs;
+# empty: leave torch's default. --inference_threads when given; else 1 when several jobs run
+# on CPU: each job's default (every core) would oversubscribe the cores, which slows small
+# models several times over; else empty
+decode_threads() {
+    if [ -n "${inference_threads}" ]; then
+        echo "${inference_threads}"
+    elif [ "$1" -gt 1 ] && [ "$2" = 0 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
+        echo 1
+    fi
+}
+
 # decode_set SET DIR [OPTION...]: decode <data_feats>/SET into DIR in --inference_nj jobs, with
 # the OPTIONs last (the dev set's lm_weight while tuning, the tuned weights for the test sets)
 decode_set() {
-    local data=${data_feats}/$1 dir=$2 jobs index opts=() batch=() runner=${decode_cmd} gpus=0 outputs=() what
+    local data=${data_feats}/$1 dir=$2 jobs threads index opts=() batch=() runner=${decode_cmd} gpus=0 outputs=() what
     local logdir=$2/logdir stale=${pruning_plan_remade:-false}
     shift 2
     [ "${lm_weights_remade:-false}" = false ] || stale=true
@@ -1025,15 +1043,16 @@ decode_set() {
         fi
     fi
     jobs=$(min "${inference_nj}" "$(count_lines "${data}/wav.scp")")
+    threads=$(decode_threads "${jobs}" "${gpus}")
     rm -rf "${dir}"
     mkdir -p "${logdir}"
     split_keys "${data}/wav.scp" "${logdir}/keys" "${jobs}"
     log "Stage 12: decoding ${data} with ${inference_model}" \
         "${size_model_opts[*]:+(own checkpoints: ${size_model_opts[*]}) }(${what}), sizes: ${subnets:-all}," \
-        "${jobs} job(s)" \
+        "${jobs} job(s)${threads:+ of ${threads} thread(s)}" \
         "(logs: ${logdir}/decode.*.log)"
     # shellcheck disable=SC2086
-    ${runner} --gpu "${gpus}" JOB=1:"${jobs}" "${logdir}/decode.JOB.log" \
+    ${threads:+env OMP_NUM_THREADS=${threads}} ${runner} --gpu "${gpus}" JOB=1:"${jobs}" "${logdir}/decode.JOB.log" \
         ${python} -m "${inference_module}" --asr_train_config "${asr_exp}/config.yaml" \
         --asr_model_file "${asr_exp}/${inference_model}" --data_path_and_name_and_type "${data}/wav.scp,speech,sound" \
         --key_file "${logdir}/keys.JOB.scp" --output_dir "${logdir}/output.JOB" \
