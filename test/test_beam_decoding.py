@@ -1,12 +1,9 @@
 """Beam search with an LM for every size in one pass (ctc_beam_inference), against ESPnet's own
 asr_inference decoding one chosen subnet, and its refusals of bad input."""
-import subprocess
-import sys
-
 import pytest
 import yaml
 
-from tiny_asr import make_data_dir, run_module, train_tiny_model, write_config, write_token_list
+from tiny_asr import make_data_dir, run_main, run_module, train_tiny_model, write_config, write_token_list
 
 pytestmark = pytest.mark.slow
 LM_CONFIG = {
@@ -72,8 +69,8 @@ def beam(root, exp, lm, valid, out_name, *extra):
 
 
 def beam_fails(root, *args):
-    return subprocess.run([sys.executable, "-m", "espnet_dynenc.bin.ctc_beam_inference", *args], cwd=root,
-                          capture_output=True, text=True, timeout=300)
+    """A refused decoding, run in this process (tiny_asr.run_main): the refusals happen before decoding."""
+    return run_main("espnet_dynenc.bin.ctc_beam_inference", list(args), cwd=root)
 
 
 def test_every_size_decodes_as_espnet_decodes_that_size_alone(models):

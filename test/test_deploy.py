@@ -17,7 +17,7 @@ from espnet_dynenc.deploy.choose import Candidate, Row, budget_limits, choose, m
 from espnet_dynenc.deploy.compact import Cut, build_compact
 from espnet_dynenc.reallocation import apply_architecture
 from espnet_dynenc.deploy.onnx_export import ComputedPositionalEncoding
-from tiny_asr import run_module, tiny_corpus, train_tiny_model, write_config
+from tiny_asr import run_main, run_module, tiny_corpus, train_tiny_model, write_config
 
 MODEL = ["--asr_train_config", "exp/config.yaml", "--asr_model_file", "exp/varied.pth"]
 
@@ -274,7 +274,7 @@ def test_bad_requests_exit_non_zero_and_name_the_culprit(trained):
          "no size or backend meets --max_rtf 1e-09"),
     ]
     for args, message in cases:
-        proc = _run(["-m", *args], cwd=trained.root)
+        proc = run_main(args[0], args[1:], cwd=trained.root)  # in this process (see tiny_asr.run_main)
         assert proc.returncode == 1, (args, proc.stdout[-2000:], proc.stderr[-2000:])
         assert message in proc.stderr, (message, proc.stderr[-2000:])
     assert not (trained.root / "bad" / "export.yaml").exists()

@@ -1,4 +1,7 @@
 """A tiny ASR data set and configs made on the spot, for tests that run ESPnet for real."""
+import contextlib
+import importlib
+import io
 import os
 import subprocess
 import sys
@@ -98,6 +101,27 @@ def run_module(module: str, args: List[str], cwd: Path, timeout: int = 600) -> s
     if proc.returncode != 0:
         raise AssertionError(f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def run_main(module: str, args: List[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m module args`` run inside this process, as a CompletedProcess (status, stdout, stderr).
+
+    For refusal checks, which call an entry point many times with bad input: a fresh interpreter
+    each would spend most of its 5-9 s importing ESPnet. The ``__main__`` path of each entry point
+    still runs in a subprocess in the tests of its successful runs."""
+    main = importlib.import_module(module).main
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(list(args))
+            except SystemExit as exit_:
+                status = exit_.code if isinstance(exit_.code, int) or exit_.code is None else 1
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess([module, *args], status or 0, out.getvalue(), err.getvalue())
 
 
 def _common_args(config: Path, token_list: Path) -> List[str]:

@@ -9,6 +9,7 @@ import yaml
 
 import shutil
 
+from recipe.fabricated import TRAIN_LOG, decoded, write_pruning_plan
 from espnet_dynenc.recipe.comparison import (
     DECODE_DIR,
     PER_SIZE,
@@ -19,26 +20,6 @@ from espnet_dynenc.recipe.comparison import (
     summary_path,
 )
 
-LOG = ("[vm] 2026-12-01 10:00:00,000 (trainer:336) INFO: 1/2epoch started\n"
-       "[vm] 2026-12-01 10:0{m}:30,000 (trainer:394) INFO: 2epoch results: [train] loss=1.0\n")
-
-
-def decoded(folder: Path, params: int, flops: float, wer: float, **labels) -> None:
-    """A scored output: 100 utterances of 5 words, round(5 x wer) of them with one substitution."""
-    folder.mkdir(parents=True)
-    (folder / "decode_stats.yaml").write_text(yaml.safe_dump({"parameters": params, "flops_per_second": flops,
-                                                              "rtf": 0.01, "checkpoint": "valid.cer_ctc.ave.pth",
-                                                              **labels}))
-    for kind, value in (("wer", wer), ("cer", wer / 2)):
-        (folder / f"score_{kind}").mkdir()
-        (folder / f"score_{kind}" / "result.txt").write_text(
-            f"| Sum/Avg|  200   1663 | 90.0  5.0  5.0  0.0 {value:5.1f} 50.0 |\n")
-    wrong = round(5 * wer)
-    (folder / "score_wer" / "ref.trn").write_text("".join(f"a b c d e\t(spk-u{i:03d})\n" for i in range(100)))
-    (folder / "score_wer" / "hyp.trn").write_text("".join(f"{'x' if i < wrong else 'a'} b c d e\t(spk-u{i:03d})\n"
-                                                          for i in range(100)))
-
-
 def experiment(root: Path, name: str, sizes: dict, minutes: int, updates: int, params: int) -> Path:
     exp = root / "exp" / f"asr_{name}"
     decode = exp / DECODE_DIR / "test"
@@ -46,7 +27,7 @@ def experiment(root: Path, name: str, sizes: dict, minutes: int, updates: int, p
     (decode / ".done").write_text("done\n")
     for size, (wer, flops) in sizes.items():
         decoded(decode / str(size), params * size // 24, flops, wer)
-    (exp / "train.log").write_text(LOG.format(m=minutes))
+    (exp / "train.log").write_text(TRAIN_LOG.format(m=minutes))
     torch.save({"model": {"num_updates": torch.tensor(updates), "w": torch.zeros(params)}}, exp / "checkpoint.pth")
     return exp
 
@@ -62,12 +43,8 @@ def comparison(tmp_path):
             exp = experiment(tmp_path, f"ind{size}_seed{seed}", {size: (wer, size * 6e6)}, size // 8, 2800, 50 * size)
             lines.append(f"individual_{size} alone {seed} {exp}")
     exp = experiment(tmp_path, "pod_seed0", {24: (8.8, 140e6)}, 5, 2800, 1200)
-    pruning = exp / DECODE_DIR / "pruning"
-    pruning.mkdir()
-    (pruning / "pruning_plan.yaml").write_text(yaml.safe_dump(
-        {"subnet": 24, "num_blocks": 6, "skip_blocks": {"top": {4: [4, 5]}, "greedy": {4: [3, 5]}}}))
-    (pruning / "dev_scores.tsv").write_text("strategy\tdepth\tskip_blocks\tparameters\tctc_loss\tcer\n"
-                                            "top\t4\t4 5\t900\t12.0\t0.080\ngreedy\t4\t3 5\t900\t11.0\t0.090\n")
+    write_pruning_plan(exp / DECODE_DIR, 24, 6, {"top": {4: [4, 5]}, "greedy": {4: [3, 5]}},
+                       {"top": 0.08, "greedy": 0.09})
     decoded(exp / DECODE_DIR / "test" / "pruned" / "top" / "4", 900, 110e6, 15.0, strategy="top", depth=4)
     decoded(exp / DECODE_DIR / "test" / "pruned" / "greedy" / "4", 900, 110e6, 12.0, strategy="greedy", depth=4)
     lines.append(f"prune_on_demand pruned 0 {exp}")

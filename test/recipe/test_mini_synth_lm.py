@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from recipe.conftest import read_table
-from recipe.test_mini_synth_recipe import EXP, mirror_recipe, run_recipe
+from recipe.test_mini_synth_recipe import EXP, run_recipe
 
 LM_CONFIG = {
     "lm": "seq_rnn",
@@ -28,8 +28,9 @@ DECODE = "decode_lm_lm_lm_tiny_lm_en_bpe30_valid.loss.ave_lm_weight_tuned_asr_mo
 
 
 @pytest.mark.slow
-def test_lm_stages_and_beam_search_with_the_lm_for_every_size(tmp_path):
-    recipe = mirror_recipe(tmp_path)
+@pytest.mark.xdist_group("mini_recipe")
+def test_lm_stages_and_beam_search_with_the_lm_for_every_size(finished_mini_recipe, tmp_path):
+    recipe = finished_mini_recipe.copy(tmp_path)  # stages 1-14 done without an LM (greedy decoding)
     (recipe / "conf" / "tiny_lm.yaml").write_text(yaml.safe_dump(LM_CONFIG))
     (recipe / "conf" / "decode_lm.yaml").write_text(yaml.safe_dump(DECODE_CONFIG))
     proc = run_recipe(recipe, "--stop_stage", "13", *LM_OPTIONS)

@@ -4,14 +4,17 @@ The recipe directory is mirrored into a temporary directory (its run.sh, cmd.sh 
 local/data.sh as they are; asr.sh, path.sh and utils linked to the template) so the test
 leaves the repository untouched; only the corpus size and the training config are small.
 """
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from espnet_dynenc.recipe.results_table import read_sum_avg
 from recipe.conftest import REPO, TEMPLATE, read_table
 
 RECIPE = REPO / "egs2" / "mini_synth" / "asr1"
@@ -56,10 +59,10 @@ def run_recipe(recipe: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_run_sh_end_to_end_resumes_and_continues_training(tmp_path):
-    recipe = mirror_recipe(tmp_path)
-    proc = run_recipe(recipe)
-    assert proc.returncode == 0, proc.stdout[-6000:]
+@pytest.mark.xdist_group("mini_recipe")
+def test_run_sh_end_to_end_resumes_and_continues_training(finished_mini_recipe, tmp_path):
+    proc = finished_mini_recipe.proc
+    recipe = finished_mini_recipe.copy(tmp_path)
 
     # stage 1: the synthetic corpus, held-out voices
     counts = {"train": 40, "dev": 8, "test": 8}
@@ -93,6 +96,20 @@ def test_run_sh_end_to_end_resumes_and_continues_training(tmp_path):
         assert yaml.safe_load((exp / "packed" / size / "export.yaml").read_text())["subnet"] == int(size)
         assert (exp / "packed" / f"asr_tiny_raw_en_bpe30_valid.cer_ctc.ave_{size}.zip").is_file()
     assert "Stage 14: exported sizes in" in proc.stdout
+
+    # the comparison reads a real experiment: its summary has the sizes, scores and cost RESULTS.md has
+    (recipe / "manifest.tsv").write_text(f"des_simple_topk supernet 0 {EXP}\n")
+    summarise = subprocess.run([sys.executable, "-m", "espnet_dynenc.bin.compare_results", "--manifest", "manifest.tsv",
+                                "--runs_dir", "runs", "--summarise_only", "--run_seconds", "7"], cwd=recipe,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert summarise.returncode == 0, summarise.stdout
+    summary = json.loads((recipe / "runs" / "des_simple_topk_seed0.json").read_text())
+    assert sorted(summary["sizes"]) == ["4", "8"] and summary["test_sets"] == ["test"]
+    for size in ("4", "8"):
+        wer = read_sum_avg(decode / size / "score_wer" / "result.txt").errors
+        assert summary["sizes"][size]["wer"]["test"] == wer
+        assert len(summary["sizes"][size]["utterances"]["test"]) == 8
+    assert summary["cost"]["updates"] > 0 and summary["cost"]["seconds"] > 0 and summary["run_seconds"] == 7
 
     # after an earlier data preparation: ./run.sh --stage 10 finds everything done
     again = run_recipe(recipe, "--stage", "10")

@@ -1,17 +1,28 @@
-"""run_comparison.sh end to end on the embedded recipe with a tiny corpus and tiny models.
+"""run_comparison.sh's orchestration, with a STAND-IN run.sh that trains nothing.
 
-Every method of the plan runs (two seeds for the main rows, seed by seed), each finished run
-leaves its summary in comparison_runs/, and COMPARISON.md has a row per method in each
-table; a second call finds every run summarised and only writes the report.
+What this proves is the comparison driver: seed by seed order, the options each run gets
+(config, tag, seed, the second decoding of supernets with the full size's checkpoint), one
+summary per finished run in comparison_runs/, continuing after a failed run without redoing
+the finished ones, a report-only call when everything is summarised, and COMPARISON.md with a
+row per method carrying the numbers of the runs. The stand-in (recipe/standin_run.py) writes
+the experiment dirs asr.sh's stages 11-13 would leave, with made-up error rates.
+
+Real trainings of the plan's methods are proven by their own tests (test_des_training,
+test_dmao_training, test_pruning, test_mini_synth_recipe); test_mini_synth_recipe also
+summarises a real experiment with compare_results.
 """
-import copy
+import json
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
-from recipe.conftest import TEMPLATE
-from recipe.test_mini_synth_recipe import CONFIG, CORPUS, mirror_recipe
+from recipe.conftest import REPO, TEMPLATE
+from recipe.test_mini_synth_recipe import CONFIG
 
 PLAN = """# method role seeds config options
 des_simple_topk  supernet  main   conf/cmp/des.yaml    --subnets "4 8"
@@ -22,69 +33,107 @@ aux_loss         supernet  other  conf/cmp/aux.yaml    --subnets "4 8"
 prune_on_demand  pruned    other  conf/cmp/pod.yaml    --subnets "" --prune_depths 1 --prune_strategies "top greedy"
 dmao             dmao      other  conf/cmp/dmao.yaml   --subnets ""
 """
+STANDIN_RUN_SH = """#!/usr/bin/env bash
+# STAND-IN for run.sh (test only): trains nothing, writes experiment dirs (recipe/standin_run.py)
+exec "${STANDIN_PYTHON}" -m recipe.standin_run "$@"
+"""
 
 
-def tiny_configs() -> dict:
-    single = copy.deepcopy(CONFIG)
-    single["model_conf"] = {"ctc_weight": 1.0}
-    configs = {"des": CONFIG}
-    configs["zero"] = {**CONFIG, "model_conf": {**CONFIG["model_conf"], "selector": "iterative_zero_out",
-                                               "selector_conf": {"steps_per_iter": [2], "zero_out_counts": [4]}}}
-    configs["ind4"] = {**single, "encoder_conf": {**CONFIG["encoder_conf"], "num_blocks": 1}}
-    configs["ind8"] = single
-    configs["aux"] = {**CONFIG, "model_conf": {"ctc_weight": 1.0, "subnet_sizes": [4, 8]}}
-    configs["pod"] = {**single, "model_conf": {"ctc_weight": 1.0, "interctc_weight": 0.3},
-                      "encoder_conf": {**CONFIG["encoder_conf"], "interctc_layer_idx": [1], "stochastic_depth_rate": 0.2,
-                                       "stochastic_depth_schedule": "linear"}}
-    configs["dmao"] = {**single, "encoder_conf": {**CONFIG["encoder_conf"], "linear_units": 64},
-                       "model_conf": {"ctc_weight": 1.0, "dmao": {"event_updates": [2], "rho": 0.25,
-                                                                  "score_interval": 1}}}
-    return configs
-
-
-@pytest.mark.slow
-def test_run_comparison_writes_every_table_with_a_row_per_method(tmp_path):
-    recipe = mirror_recipe(tmp_path)
-    (recipe / "run_comparison.sh").symlink_to(TEMPLATE / "run_comparison.sh")
-    (recipe / "conf" / "cmp").mkdir()
-    for name, config in tiny_configs().items():
+def make_recipe(root: Path) -> Path:
+    recipe = root / "egs2" / "mini_synth" / "asr1"
+    (recipe / "conf" / "cmp").mkdir(parents=True)
+    for name in ("path.sh", "utils", "run_comparison.sh"):
+        (recipe / name).symlink_to(TEMPLATE / name)
+    (recipe / "run.sh").write_text(STANDIN_RUN_SH)
+    (recipe / "run.sh").chmod(0o755)
+    per_size = [["valid", "cer_ctc_4", "min"], ["valid", "cer_ctc", "min"]]
+    for name in ("des", "zero", "ind4", "ind8", "aux", "pod", "dmao"):
+        config = {**CONFIG, "best_model_criterion": per_size} if name in ("des", "zero") else CONFIG
         (recipe / "conf" / "cmp" / f"{name}.yaml").write_text(yaml.safe_dump(config))
     (recipe / "conf" / "plan.tsv").write_text(PLAN)
-    # the recipe's run.sh gets the tiny corpus, BPE size and default config through its own options
-    run_sh = (recipe / "run.sh").read_text().replace(
-        '    "$@"', f'    --local_data_opts "{CORPUS}" --nbpe 30 --asr_config conf/tiny.yaml "$@"')
-    (recipe / "run.sh").write_text(run_sh)
+    torch.save({"model": {"num_updates": torch.tensor(40), "w": torch.zeros(800)}}, root / "checkpoint.pth")
+    return recipe
 
-    def compare(*extra):
-        return subprocess.run(["./run_comparison.sh", "--plan", "conf/plan.tsv", "--seeds", "0 1", "--other_seeds", "0",
-                               *extra],
-                              cwd=recipe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
 
-    proc = compare()
+def compare(recipe: Path, *extra: str, fail: str = "") -> subprocess.CompletedProcess:
+    env = dict(os.environ, STANDIN_PYTHON=sys.executable, STANDIN_FAIL=fail,
+               STANDIN_CHECKPOINT=str(recipe.parents[2] / "checkpoint.pth"),
+               PYTHONPATH=f"{REPO / 'test'}:{REPO}")
+    return subprocess.run(["./run_comparison.sh", "--plan", "conf/plan.tsv", "--seeds", "0 1", "--other_seeds", "0",
+                           *extra], cwd=recipe, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=600)
+
+
+def calls(recipe: Path) -> list:
+    path = recipe / "exp" / "standin_calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.slow  # whole recipe scripts in subprocesses (~40 s), though no training
+def test_run_comparison_orders_resumes_and_writes_every_table_with_a_row_per_method(tmp_path):
+    recipe = make_recipe(tmp_path)
+
+    # run 5 (aux_loss, seed 0) fails: the four before it are summarised, no report is written
+    failed = compare(recipe, fail="aux_loss_seed0")
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "error: run aux_loss_seed0 failed; see exp/comparison/logs/aux_loss_seed0.log" in failed.stdout
+    assert sorted(p.name for p in (recipe / "comparison_runs").iterdir()) == [
+        "des_simple_topk_seed0.json", "des_zero_out_seed0.json", "individual_4_seed0.json", "individual_8_seed0.json"]
+    assert not (recipe / "COMPARISON.md").exists()
+
+    first_calls = len(calls(recipe))
+    proc = compare(recipe)
     assert proc.returncode == 0, proc.stdout[-6000:]
-    # seed by seed: every method of seed 0, then the main ones of seed 1
-    assert "run 1/11: des_simple_topk, seed 0" in proc.stdout and "run 7/11: dmao, seed 0" in proc.stdout
-    assert "run 11/11: individual_8, seed 1" in proc.stdout
-    assert "Stage 11: training finished after 2 epochs" in proc.stdout  # each run's progress on the console
+    # seed by seed: every method of seed 0, then the main ones of seed 1; finished runs are not redone
+    assert "run 1/11: des_simple_topk, seed 0: done (comparison_runs/des_simple_topk_seed0.json)" in proc.stdout
+    assert "run 5/11: aux_loss, seed 0 (conf/cmp/aux.yaml" in proc.stdout
+    assert "run 7/11: dmao, seed 0 (conf/cmp/dmao.yaml" in proc.stdout
+    assert "run 11/11: individual_8, seed 1 (conf/cmp/ind8.yaml" in proc.stdout
+    assert "Stage 11: training finished after 2 epochs (stand-in" in proc.stdout  # each run's progress shows
+    made = calls(recipe)[first_calls:]
+    assert made[0] == ["--stop_stage", "10"]  # data preparation first (run.sh skips what is done)
+    tags = [call[call.index("--asr_tag") + 1] for call in made if "--asr_tag" in call and call[1] == "11"]
+    assert tags == ["aux_loss_seed0", "prune_on_demand_seed0", "dmao_seed0", "des_simple_topk_seed1",
+                    "des_zero_out_seed1", "individual_4_seed1", "individual_8_seed1"]
+    # each run: its config, tag, seed and options; supernets decoded again with the full size's checkpoint
+    assert ["--stage", "11", "--stop_stage", "13", "--asr_config", "conf/cmp/des.yaml", "--asr_tag",
+            "des_simple_topk_seed1", "--asr_args", "--seed 1", "--subnets", "4 8"] in made
+    assert ["--stage", "12", "--stop_stage", "13", "--size_checkpoints", "false", "--asr_config", "conf/cmp/des.yaml",
+            "--asr_tag", "des_simple_topk_seed1", "--asr_args", "--seed 1", "--subnets", "4 8"] in made
+    assert ["--stage", "11", "--stop_stage", "13", "--asr_config", "conf/cmp/pod.yaml", "--asr_tag",
+            "prune_on_demand_seed0", "--asr_args", "--seed 0", "--subnets", "", "--prune_depths", "1",
+            "--prune_strategies", "top greedy"] in made
+    second_decodings = [c[c.index("--asr_tag") + 1] for c in made if "--size_checkpoints" in c]
+    assert second_decodings == ["aux_loss_seed0", "des_simple_topk_seed1", "des_zero_out_seed1"]
+
     text = (recipe / "COMPARISON.md").read_text()
-    for row in ("| 4 | des_simple_topk | 2 |", "| 8 | des_zero_out | 2 |", "| 4 | aux_loss | 1 |",
-                "| 4 | trained alone | 2 |", "| 8 | trained alone | 2 |", "| modules | des_simple_topk | des_zero_out "
-                "| aux_loss | trained alone |", "| 1 | 4 |", "| dmao (8 modules) | 1 |",
-                "| uniform, trained alone (8 modules) | 2 |", "| des_simple_topk | 1 |",
-                "| every size separately (2 models) | 2 |"):
+    # the runs' numbers (stand-in WER: 10.0 / 6.0 alone at 4 / 8 modules, + 0.2 per seed, + 1.0 for DES,
+    # - 0.5 from a size's own checkpoint), a row per method and size, means and sd over the seeds
+    for row in ("| 4 | des_simple_topk | 2 | 400 | 4M | 10.6 ± 0.1 |", "| 8 | des_zero_out | 2 | 800 | 8M | 8.1 ± 0.1 |",
+                "| 4 | aux_loss | 1 | 400 | 4M | 11.5 |", "| 4 | trained alone | 2 | 400 | 4M | 10.1 ± 0.1 |",
+                "| 8 | trained alone | 2 | 800 | 8M | 6.1 ± 0.1 |",
+                "| modules | des_simple_topk | des_zero_out | aux_loss | trained alone |",
+                "| dmao (8 modules) | 1 |", "| uniform, trained alone (8 modules) | 2 |", "| des_simple_topk | 1 |",
+                "| every size separately (2 models) | 2 |", "| claim | kind | seeds (a / b) |"):
         assert row in text, row
+    assert "| 1 | 4 | 14.0 (top) | 12.0 | 14.0 | 10.1 ± 0.1 |" in text  # pruning: chosen on dev (top), not test
     assert (recipe / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     manifest = (recipe / "exp" / "comparison" / "manifest.tsv").read_text().splitlines()
     assert len(manifest) == 11 and manifest[0] == "des_simple_topk supernet 0 exp/asr_des_simple_topk_seed0"
     summaries = sorted(p.name for p in (recipe / "comparison_runs").iterdir())
     assert len(summaries) == 11 and "dmao_seed0.json" in summaries and "individual_8_seed1.json" in summaries
-    assert "| claim | kind | seeds (a / b) |" in text
+    summary = json.loads((recipe / "comparison_runs" / "des_simple_topk_seed1.json").read_text())
+    assert summary["decode_dir"].endswith("_per_size") and summary["cost"]["updates"] == 40
+    assert summary["sizes"]["4"]["checkpoint"] == "valid.cer_ctc_4.ave.pth"
+    assert summary["full_size_rule"]["4"]["checkpoint"] == "valid.cer_ctc.ave.pth"
 
-    again = compare()
+    # everything summarised: no run.sh call, only the report
+    before = len(calls(recipe))
+    again = compare(recipe)
     assert again.returncode == 0, again.stdout[-3000:]
-    assert "Stage 11: training finished" not in again.stdout  # everything was done
+    assert len(calls(recipe)) == before and "data preparation" not in again.stdout
     assert "run 11/11: individual_8, seed 1: done (comparison_runs/individual_8_seed1.json)" in again.stdout
-    assert "data preparation" not in again.stdout
-    bad = subprocess.run(["./run_comparison.sh", "--plan", "conf/plan.tsv", "--methods", "nonesuch"], cwd=recipe,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert "all 11 runs finished (0 in this call" in again.stdout
+
+    bad = compare(recipe, "--methods", "nonesuch")
     assert bad.returncode == 2 and "no run of conf/plan.tsv matches --methods 'nonesuch'" in bad.stdout
