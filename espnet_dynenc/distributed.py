@@ -25,6 +25,7 @@ the interpreter is fully alive (torch releases the GIL in that destructor).
 import importlib
 import logging
 import os
+from pathlib import Path
 from typing import List
 
 import torch
@@ -42,6 +43,17 @@ def rank() -> int:
 
 def world_size() -> int:
     return torch.distributed.get_world_size() if is_distributed() else 1
+
+
+@torch.no_grad()
+def append_parameter_checksum(stem: Path, update: int, module: torch.nn.Module) -> None:
+    """Append ``<update> <parameters> <sum>`` for ``module`` to ``<stem>.rank<r>.txt``: the
+    processes of a multi-process training hold the same parameters when their files agree."""
+    params = list(module.parameters())
+    total = sum(float(p.double().sum()) for p in params)
+    count = sum(p.numel() for p in params)
+    with open(f"{stem}.rank{rank()}.txt", "a", encoding="utf-8") as f:
+        f.write(f"{update} {count} {total!r}\n")
 
 
 def prepare_process_group_teardown() -> None:

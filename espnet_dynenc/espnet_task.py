@@ -6,7 +6,8 @@ the experiment directory; ESPnet's trainer does not tell models where that is, s
 optimizer builder (called once, in training only) hands it over. A DMAO model also gets
 the optimizers, which it edits when a checkpoint (``--resume``) rebuilds the encoder, and
 settings that would break a DMAO run are refused here, before training starts; so is,
-for a DES selector, averaging more checkpoints than epochs end after the switch.
+for a DES selector, averaging more checkpoints than epochs end after the switch. A model
+whose subnets start at a fraction of the training learns the training's number of updates.
 
 ``main_worker`` is what every training process runs, whether the launcher started it
 directly (one process per host) or ESPnet spawned it (one per GPU): each one prepares,
@@ -36,6 +37,8 @@ class DynEncASRTask(ASRTask):
         optimizers = super().build_optimizers(args, model)
         if isinstance(model, ESPnetSupernetCTCModel) and getattr(args, "output_dir", None):
             model.report_dir = Path(args.output_dir)
+        if isinstance(model, ESPnetSupernetCTCModel) and model.des.config.subnet_start_fraction is not None:
+            model.des.set_training_updates(training_updates(args))
         if isinstance(model, ESPnetSupernetCTCModel) and model.selector is not None:
             check_des_training(args, model.selector.step1_updates)
         if isinstance(model, ESPnetSupernetCTCModel) and model.dmao is not None:
@@ -89,6 +92,18 @@ def check_des_training(args, switch_update: int) -> None:
             f"{switch_update}, the selector's step1_updates; {per_epoch} updates per epoch); Step-1 checkpoints "
             f"have other subnet_masks and averaging them gives each size the union of its masks. Set "
             f"keep_nbest_models to at most {max(after, 1)}, or max_epoch to at least {needed}")
+
+
+def training_updates(args) -> int:
+    """The optimizer updates of the whole training (``max_epoch`` epochs of
+    ``num_iters_per_epoch``), for ``model_conf.subnet_start_fraction``; refused when the data
+    decide the length of an epoch."""
+    per_epoch = updates_per_epoch(args)
+    if not per_epoch:
+        raise ValueError(
+            "model_conf.subnet_start_fraction needs the number of training updates, which is known before training "
+            "only with num_iters_per_epoch; set num_iters_per_epoch, or give subnet_start_update instead")
+    return per_epoch * int(args.max_epoch)
 
 
 def keep_nbest(args) -> list:

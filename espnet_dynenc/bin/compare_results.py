@@ -1,7 +1,7 @@
 """Write COMPARISON.md and comparison.png from the runs of run_comparison.sh.
 
     python -m espnet_dynenc.bin.compare_results --manifest exp/comparison/manifest.tsv \\
-        --output_dir . [--runs_dir comparison_runs] [--test_sets "test"] \\
+        --output_dir . [--report ABLATION.md] [--runs_dir comparison_runs] [--test_sets "test"] \\
         [--command "./run_comparison.sh ..."] [--wall_seconds 5400]
     python -m espnet_dynenc.bin.compare_results --manifest one_run.tsv --runs_dir comparison_runs \\
         --summarise_only
@@ -39,7 +39,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--manifest", type=Path, required=True, help="runs: <method> <role> <seed> <exp dir>")
     parser.add_argument("--test_sets", default=None,
                         help='test sets, e.g. "test" or "test_clean test_other" (default: those every run decoded)')
-    parser.add_argument("--output_dir", type=Path, default=None, help="COMPARISON.md and comparison.png go here")
+    parser.add_argument("--output_dir", type=Path, default=None, help="the report and its plot go here")
+    parser.add_argument("--report", default="COMPARISON.md",
+                        help="the report's file name in --output_dir (e.g. ABLATION.md for another plan); the plot "
+                             "is its lower-cased stem + .png")
     parser.add_argument("--runs_dir", type=Path, default=None,
                         help="per-run summaries: read where present, written for the other runs")
     parser.add_argument("--summarise_only", action="store_true",
@@ -67,6 +70,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.summarise_only and args.output_dir is None:
         print("compare_results: --output_dir is required (or --summarise_only with --runs_dir)", file=sys.stderr)
         return 1
+    report = Path(args.report)
+    if report.name != args.report or report.suffix != ".md":
+        print(f"compare_results: --report must be a file name ending in .md, got '{args.report}'", file=sys.stderr)
+        return 1
     try:
         runs = read_manifest(args.manifest)
         test_sets = (args.test_sets.split() if args.test_sets
@@ -83,8 +90,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     wall = args.wall_seconds if args.wall_seconds is not None else data.total_run_seconds()
     markdown = comparison_markdown(data, test_sets, command, wall)
-    write_text_atomically(args.output_dir / "COMPARISON.md", markdown)
-    plot_comparison(data, test_sets[0], args.output_dir / "comparison.png")
+    write_text_atomically(args.output_dir / report.name, markdown)
+    plot_comparison(data, test_sets[0], args.output_dir / f"{report.stem.lower()}.png")
     print(markdown, end="")
     return 0
 

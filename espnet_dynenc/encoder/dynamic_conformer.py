@@ -28,6 +28,7 @@ from typeguard import typechecked
 from espnet_dynenc.encoder.block import AttentionInputs, DynamicConformerBlock, Multiplier
 from espnet_dynenc.encoder.layout import UnitSpec, build_block_widths, build_unit_specs, default_unit_order
 from espnet_dynenc.parts.convolution import CONV_NORMS, ConvolutionModule
+from espnet_dynenc.parts.dropout import last_dropout_rate, scaled_dropout
 from espnet_dynenc.parts.feed_forward import FFN_LAYER_TYPES, build_feed_forward
 from espnet_dynenc.parts.self_attention import MultiHeadSelfAttention
 from espnet_dynenc.parts.stochastic_depth import MODES, depth_schedule, keep_scale
@@ -50,6 +51,9 @@ class EmbeddedInput:
     xs: torch.Tensor  # (batch, time, d_model)
     pos_emb: Optional[torch.Tensor]
     masks: torch.Tensor  # (batch, 1, time), True on valid frames
+    # the frontend's dropout rate, not applied yet: each pass of the blocks applies it at
+    # its own rate (see ``forward_frontend(defer_dropout=True)``)
+    pending_dropout: float = 0.0
 
 
 class DynamicConformerEncoder(AbsEncoder):
@@ -270,9 +274,22 @@ class DynamicConformerEncoder(AbsEncoder):
         )
 
     def forward_frontend(
-        self, xs_pad: torch.Tensor, ilens: torch.Tensor, masks: Optional[torch.Tensor] = None
+        self, xs_pad: torch.Tensor, ilens: torch.Tensor, masks: Optional[torch.Tensor] = None,
+        defer_dropout: bool = False,
     ) -> EmbeddedInput:
-        """Subsampling and positional encoding: the part every subnet shares."""
+        """Subsampling and positional encoding: the part every subnet shares.
+
+        ``defer_dropout`` (training): run the input layer without its dropout and leave the
+        rate of its last one (the positional encoding's, on frames and relative positions)
+        to each pass of :meth:`forward_blocks`, so that passes may see different dropout
+        (``supernet_ctc``'s ``pass_regularization``). The input layer ``linear`` has one more
+        dropout before its positional encoding; deferred, it is left out.
+        """
+        if defer_dropout and self.training:
+            with scaled_dropout(self.embed, 0.0):
+                embedded = self.forward_frontend(xs_pad, ilens, masks)
+            embedded.pending_dropout = last_dropout_rate(self.embed)
+            return embedded
         if masks is None:
             masks = (~make_pad_mask(ilens)[:, None, :]).to(xs_pad.device)
         else:
@@ -323,31 +340,45 @@ class DynamicConformerEncoder(AbsEncoder):
         skip_blocks: Optional[Collection[int]] = None,
         ctc: Optional[CTC] = None,
         return_all_hs: bool = False,
+        dropout_scale: float = 1.0,
+        stochastic_depth: bool = True,
     ):
-        """Run the blocks of one subnet on a shared frontend output."""
+        """Run the blocks of one subnet on a shared frontend output.
+
+        ``dropout_scale`` multiplies every dropout rate of this pass (the blocks' and a
+        deferred frontend dropout, see :meth:`forward_frontend`); ``stochastic_depth`` False
+        turns off block stochastic depth and layer drop for this pass (``unit_drop_rates``
+        are the caller's to give or not).
+        """
         mask = self.subnet_mask(subnet)
         skip = self._checked_skip_blocks(skip_blocks)
         if unit_gates is not None and unit_gates.shape != (self.num_units,):
             raise ValueError(f"unit_gates must have shape ({self.num_units},), got {tuple(unit_gates.shape)}")
         if unit_drop_rates is not None and len(unit_drop_rates) != self.num_units:
             raise ValueError(f"unit_drop_rates has {len(unit_drop_rates)} entries, expected {self.num_units}")
-        x, masks = embedded.xs, embedded.masks
+        x, masks, pos_emb = embedded.xs, embedded.masks, embedded.pos_emb
+        if embedded.pending_dropout > 0 and self.training:
+            rate = embedded.pending_dropout * dropout_scale
+            x = torch.nn.functional.dropout(x, rate, True)
+            pos_emb = None if pos_emb is None else torch.nn.functional.dropout(pos_emb, rate, True)
         pad_mask = ~masks[:, 0, :]
-        inputs = AttentionInputs(masks, pad_mask if bool(pad_mask.any()) else None, embedded.pos_emb)
+        inputs = AttentionInputs(masks, pad_mask if bool(pad_mask.any()) else None, pos_emb)
         intermediate_outs = []
         per_block = self.units_per_block
-        for b, block in enumerate(self.encoders):
-            if b not in skip:
-                x = self._run_block(b, block, x, inputs, mask[b * per_block:(b + 1) * per_block], unit_gates, unit_drop_rates)
-            if return_all_hs:
-                intermediate_outs.append(x)
-            if b + 1 in self.interctc_layer_idx:
-                encoder_out = self.after_norm(x) if self.after_norm is not None else x
-                if not return_all_hs:
-                    intermediate_outs.append((b + 1, encoder_out))
-                # Conditioning runs with return_all_hs too, so collected states match inference.
-                if self.interctc_use_conditioning:
-                    x = x + self.conditioning_layer(ctc.softmax(encoder_out))
+        with scaled_dropout(self.encoders, dropout_scale):
+            for b, block in enumerate(self.encoders):
+                if b not in skip:
+                    x = self._run_block(b, block, x, inputs, mask[b * per_block:(b + 1) * per_block], unit_gates,
+                                        unit_drop_rates, stochastic_depth)
+                if return_all_hs:
+                    intermediate_outs.append(x)
+                if b + 1 in self.interctc_layer_idx:
+                    encoder_out = self.after_norm(x) if self.after_norm is not None else x
+                    if not return_all_hs:
+                        intermediate_outs.append((b + 1, encoder_out))
+                    # Conditioning runs with return_all_hs too, so collected states match inference.
+                    if self.interctc_use_conditioning:
+                        x = x + self.conditioning_layer(ctc.softmax(encoder_out))
         if self.after_norm is not None:
             x = self.after_norm(x)
         olens = masks.squeeze(1).sum(1)
@@ -371,10 +402,11 @@ class DynamicConformerEncoder(AbsEncoder):
         kept: Sequence[bool],
         unit_gates: Optional[torch.Tensor],
         unit_drop_rates: Optional[Sequence[float]],
+        stochastic_depth: bool = True,
     ) -> torch.Tensor:
         block_scale: Multiplier = 1.0
         utterance_keep = None
-        if self.training:
+        if self.training and stochastic_depth:
             if self.layer_drop_rate > 0 and torch.rand(()).item() < self.layer_drop_rate:
                 return x
             p = self.block_drop_rates[b]

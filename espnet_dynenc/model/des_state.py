@@ -12,6 +12,8 @@ that define the schedule; :class:`DESState` runs it for one model:
   (its values are put back after every later update, since AdamW's decay or a DDP
   wrapper built in Step 1 would still move them);
 * Step 2 (or fixed masks from the start): the sandwich rule;
+* beyond the paper: the update from which the smaller subnets train, each pass's
+  dropout and stochastic depth, and the size-aware weights of the subnets' losses;
 * the log line at every change of state, ``subnets.yaml`` and the plots at the switch
   and after every epoch, the sandwich draws of each rank when asked for;
 * in every checkpoint, a :class:`MaskState` beside the masks: ESPnet's averaging of
@@ -22,6 +24,7 @@ the model's ``subnet_masks`` buffer. The model keeps the features, the encoding 
 subnet, the forward pass and the losses.
 """
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
@@ -30,10 +33,12 @@ import torch
 
 from espnet_dynenc.distributed import rank
 from espnet_dynenc.model.checkpoint_entry import AveragedEntry, loadable
-from espnet_dynenc.model.schedule import SubnetPass, step1_passes, step2_passes
+from espnet_dynenc.model.schedule import PASS_REGULARIZATIONS, SubnetPass, regularize_passes, step1_passes, step2_passes
 from espnet_dynenc.model.subnets import mask_to_string
 from espnet_dynenc.selection import SELECTORS
 from espnet_dynenc.selection.relaxed_topk import nested_masks, top_k_units
+
+LOSS_WEIGHTINGS = ("fixed", "size_aware")
 
 
 @dataclass
@@ -53,6 +58,25 @@ class DESConfig:
             smallest subnet in Step 2 (and with fixed masks).
         log_sandwich_draws: each rank appends the sizes of every Step-2 update to
             ``sandwich_draws.rank<r>.txt`` in the experiment dir (to check multi-GPU agreement).
+        subnet_loss_weighting: ``fixed`` (``subnet_loss_weight`` for every smaller subnet,
+            the paper) or ``size_aware``: subnet m's CTC loss weighted by ``1 - exp(-L_m)``,
+            L_m its loss per encoder frame, detached in the weight (the DES authors'
+            follow-up, OrthoSoftmax 2025): a subnet that still has much to learn weighs
+            about 1, one that has converged less; the supernet keeps
+            ``supernet_loss_weight``. Each process weights its own batch's losses.
+        pass_regularization: ``shared`` (every pass sees the configured dropout and
+            stochastic depth, the paper), ``kept_fraction`` (each subnet's dropout rates
+            times the fraction of units it keeps, the follow-up) or ``supernet_only``
+            (dropout and stochastic depth in the supernet pass only, AlphaNet); see
+            ``espnet_dynenc.model.schedule.regularize_passes``. SpecAugment stays shared.
+        subnet_start_update, subnet_start_fraction: the smaller subnets train from this
+            update (counted from 0), or from this fraction of the training's updates (the
+            training entry point tells the model their number: it needs
+            ``num_iters_per_epoch``); before it only the supernet trains (Once-for-All
+            trains the full network first; DepS, ECCV 2024, starts shrinking once the full
+            model is partly trained). Give at most one. A selector keeps its own schedule
+            in updates and learns from the start on, so the start must come before the
+            end of its Step 1.
     """
 
     supernet_loss_weight: float = 1.0
@@ -62,6 +86,10 @@ class DESConfig:
     step1_stochastic_depth: float = 0.0
     sandwich_stochastic_depth: float = 0.0
     log_sandwich_draws: bool = False
+    subnet_loss_weighting: str = "fixed"
+    pass_regularization: str = "shared"
+    subnet_start_update: int = 0
+    subnet_start_fraction: Optional[float] = None
 
     def __post_init__(self):
         for name in ("step1_stochastic_depth", "sandwich_stochastic_depth"):
@@ -72,6 +100,33 @@ class DESConfig:
             raise ValueError("model_conf: selector_conf is given but no selector")
         if self.selector is not None and self.selector not in SELECTORS:
             raise ValueError(f"model_conf: selector '{self.selector}' is unknown (choose from {sorted(SELECTORS)})")
+        if self.subnet_loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"model_conf: subnet_loss_weighting '{self.subnet_loss_weighting}' is unknown "
+                             f"(choose from {LOSS_WEIGHTINGS})")
+        if self.pass_regularization not in PASS_REGULARIZATIONS:
+            raise ValueError(f"model_conf: pass_regularization '{self.pass_regularization}' is unknown "
+                             f"(choose from {PASS_REGULARIZATIONS})")
+        if self.subnet_start_update < 0:
+            raise ValueError(f"model_conf: subnet_start_update must be >= 0, got {self.subnet_start_update}")
+        fraction = self.subnet_start_fraction
+        if fraction is not None and not (math.isfinite(fraction) and 0.0 <= fraction < 1.0):
+            raise ValueError(f"model_conf: subnet_start_fraction must be in [0, 1), got {fraction}")
+        if fraction is not None and self.subnet_start_update:
+            raise ValueError("model_conf: give subnet_start_update or subnet_start_fraction, not both "
+                             f"(got {self.subnet_start_update} and {fraction})")
+
+    def check_sizes(self, sizes: List[int]) -> None:
+        """Refuse the options that need smaller subnets on a model of one size."""
+        if len(sizes) > 1:
+            return
+        single = [f"{name}: {value!r}" for name, value, off in (
+            ("subnet_loss_weighting", self.subnet_loss_weighting, "fixed"),
+            ("pass_regularization", self.pass_regularization, "shared"),
+            ("subnet_start_update", self.subnet_start_update, 0),
+            ("subnet_start_fraction", self.subnet_start_fraction, None)) if value != off]
+        if single:
+            raise ValueError(f"model_conf: {', '.join(single)} acts on the smaller subnets, but the model has one "
+                             f"size ({sizes}); give several subnet_sizes or leave it out")
 
     def build_selector(self, num_units: int, sizes: List[int]) -> Optional[torch.nn.Module]:
         """The selector of these options for an encoder of ``num_units`` and these sizes."""
@@ -167,8 +222,44 @@ class DESState:
         self._logged_state = None
         self._frozen_selector: Optional[Dict[str, torch.Tensor]] = None
         self._reported_at: Optional[int] = None
+        self._subnet_start: Optional[int] = None if config.subnet_start_fraction is not None \
+            else config.subnet_start_update
         if selector is not None:
             self.masks.copy_(nested_masks(selector.ranking(), sizes))
+        if self._subnet_start is not None:
+            self._check_start_against_selector(self._subnet_start, "subnet_start_update")
+
+    # ------------------------------------------------------------------ when subnets start
+    def set_training_updates(self, total_updates: int) -> None:
+        """The training's number of updates (from the training entry point): resolves
+        ``subnet_start_fraction`` into an update."""
+        fraction = self.config.subnet_start_fraction
+        if fraction is None:
+            return
+        self._subnet_start = int(round(fraction * total_updates))
+        self._check_start_against_selector(self._subnet_start, f"subnet_start_fraction {fraction} "
+                                           f"(update {self._subnet_start} of {total_updates})")
+
+    def subnet_start(self) -> int:
+        """The first update (0-based) that trains the smaller subnets."""
+        if self._subnet_start is None:
+            raise ValueError(
+                f"model_conf: subnet_start_fraction {self.config.subnet_start_fraction} needs the number of training "
+                "updates, which the training entry point (espnet_dynenc.bin.asr_train) sets from max_epoch x "
+                "num_iters_per_epoch / accum_grad; train through it with num_iters_per_epoch set, or give "
+                "subnet_start_update instead")
+        return self._subnet_start
+
+    def subnets_train(self, update: int) -> bool:
+        """Whether update ``update`` (0-based) trains the smaller subnets."""
+        return len(self.sizes) > 1 and update >= self.subnet_start()
+
+    def _check_start_against_selector(self, start: int, what: str) -> None:
+        if self.selector is not None and start >= self.selector.step1_updates:
+            raise ValueError(
+                f"model_conf: {what} comes at or after the end of the selector's Step 1 (update "
+                f"{self.selector.step1_updates}): the selector would learn the masks from no update; start the "
+                "subnets earlier or stretch the selector's schedule")
 
     # ------------------------------------------------------------------ steps
     def in_step1(self, updates_done: int) -> bool:
@@ -178,28 +269,49 @@ class DESState:
     def training_passes(self, update: int, report_dir: Optional[Path]) -> List[SubnetPass]:
         """The subnets update ``update`` (0-based) trains (see ``espnet_dynenc.model.schedule``)."""
         config = self.config
+        if len(self.sizes) > 1 and not self.subnets_train(update):
+            self._log_state(("supernet_alone", self.subnet_start()), update)
+            passes = [p for p in self._paper_passes(update) if p.size == self.sizes[-1]]
+        else:
+            passes = self._paper_passes(update)
+            self._log_state(("step1", self.selector.current_k(update)) if self.in_step1(update) else ("step2",),
+                            update)
+            if config.log_sandwich_draws and report_dir is not None and not self.in_step1(update):
+                with open(report_dir / f"sandwich_draws.rank{rank()}.txt", "a", encoding="utf-8") as f:
+                    f.write(f"{update} {' '.join(str(p.size) for p in passes)}\n")
+        return regularize_passes(passes, config.pass_regularization, self.encoder.num_units)
+
+    def _paper_passes(self, update: int) -> List[SubnetPass]:
+        """The passes of the paper's schedule: Step 1, or the sandwich rule."""
+        config = self.config
         if self.in_step1(update):
-            self._log_state(("step1", self.selector.current_k(update)), update)
             return step1_passes(self.selector, update, self.encoder.num_units, self.sizes[0],
                                 config.supernet_loss_weight, config.subnet_loss_weight,
                                 config.step1_stochastic_depth)
-        self._log_state(("step2",), update)
-        passes = step2_passes(self.masks, self.sizes, update, config.supernet_loss_weight,
-                              config.subnet_loss_weight, config.sandwich_stochastic_depth)
-        if config.log_sandwich_draws and report_dir is not None:
-            with open(report_dir / f"sandwich_draws.rank{rank()}.txt", "a", encoding="utf-8") as f:
-                f.write(f"{update} {' '.join(str(p.size) for p in passes)}\n")
-        return passes
+        return step2_passes(self.masks, self.sizes, update, config.supernet_loss_weight,
+                            config.subnet_loss_weight, config.sandwich_stochastic_depth)
 
     def validation_passes(self, mask_for) -> List[SubnetPass]:
         """Validation scores every size, so any size can pick or average checkpoints."""
-        weight = self.config.subnet_loss_weight
-        return [SubnetPass(size, mask_for(size), 1.0 if size == self.sizes[-1] else weight) for size in self.sizes]
+        weights = (self.config.supernet_loss_weight, self.config.subnet_loss_weight)
+        return [SubnetPass(size, mask_for(size), weights[0] if size == self.sizes[-1] else weights[1])
+                for size in self.sizes]
+
+    def loss_weight(self, subnet: SubnetPass, loss_ctc: torch.Tensor,
+                    frames_per_utterance: float) -> Union[float, torch.Tensor]:
+        """The weight of a pass's CTC loss: the pass's own, or with ``size_aware`` weights
+        ``1 - exp(-L)`` for a smaller subnet, L its loss per encoder frame (ESPnet's CTC
+        loss is per utterance), detached: the weight steers, it is not trained."""
+        if self.config.subnet_loss_weighting == "fixed" or subnet.size == self.sizes[-1]:
+            return subnet.loss_weight
+        per_frame = loss_ctc.detach() / max(frames_per_utterance, 1e-8)
+        return 1.0 - torch.exp(-per_frame)
 
     def extra_loss(self, updates_done: int, frames_per_utterance: float,
                    stats: Dict[str, Optional[torch.Tensor]]) -> Union[float, torch.Tensor]:
-        """The selector's own loss in Step 1 (Iterative-Zero-Out's sparsity term)."""
-        if not self.in_step1(updates_done):
+        """The selector's own loss in Step 1 (Iterative-Zero-Out's sparsity term), from the
+        update the subnets start on."""
+        if not self.in_step1(updates_done) or not self.subnets_train(updates_done):
             return 0.0
         loss = self.selector.extra_loss(updates_done, frames_per_utterance)
         if isinstance(loss, torch.Tensor):
@@ -207,8 +319,9 @@ class DESState:
         return loss
 
     def unused_modules(self, updates_done: int) -> List[torch.nn.Module]:
-        """Trainable modules an update leaves unused: the frozen selector in Step 2."""
-        if self.selector is not None and not self.in_step1(updates_done):
+        """Trainable modules an update leaves unused: the selector in Step 2 (frozen) and
+        before the subnets start (no gated pass)."""
+        if self.selector is not None and not (self.in_step1(updates_done) and self.subnets_train(updates_done)):
             return [self.selector]
         return []
 
@@ -283,7 +396,10 @@ class DESState:
         if state == self._logged_state:
             return
         self._logged_state = state
-        if state[0] == "step1":
+        if state[0] == "supernet_alone":
+            logging.info("DES: only the supernet trains from update %d; the smaller subnets start at update %d",
+                         update, state[1])
+        elif state[0] == "step1":
             kept = top_k_units(self.selector.ranking(), state[1])
             names = ", ".join(self.encoder.unit_name(u) for u in range(self.encoder.num_units) if u not in kept)
             logging.info("DES Step 1, update %d: k=%d, pruned units: %s", update, state[1], names or "none")

@@ -21,7 +21,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from espnet_dynenc.distributed import rank, world_size
+from espnet_dynenc.distributed import append_parameter_checksum, rank, world_size
 from espnet_dynenc.model.checkpoint_entry import AveragedEntry, loadable
 from espnet_dynenc.reallocation.controller import DMAOController
 from espnet_dynenc.reallocation.groups import default_group_size, group_sizes_for
@@ -123,16 +123,7 @@ class DMAOState(torch.nn.Module):
                 self._track_new_parameters(model)
             self.write_report(report_dir, plots=True)
         if self.controller.config.log_parameter_checksums and report_dir is not None:
-            self._append_checksum(Path(report_dir), update, model)
-
-    @staticmethod
-    @torch.no_grad()
-    def _append_checksum(report_dir: Path, update: int, model: torch.nn.Module) -> None:
-        params = list(model.parameters())
-        total = sum(float(p.double().sum()) for p in params)
-        count = sum(p.numel() for p in params)
-        with open(report_dir / f"dmao_checksums.rank{rank()}.txt", "a", encoding="utf-8") as f:
-            f.write(f"{update} {count} {total!r}\n")
+            append_parameter_checksum(Path(report_dir) / "dmao_checksums", update, model)
 
     # ------------------------------------------------------------------ several processes
     def _track_new_parameters(self, model: torch.nn.Module) -> None:

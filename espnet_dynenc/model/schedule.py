@@ -6,9 +6,14 @@ the sandwich rule, every size when there are at most three, else the largest, th
 smallest and one middle size drawn from an RNG seeded by the update count, so that all
 ranks of a multi-GPU job draw the same one. Row-wise stochastic depth hits only supernet
 units outside the smallest subnet (Step 2) or outside the current top-k (Step 1).
+
+Beyond the paper, :func:`regularize_passes` sets each pass's dropout and stochastic depth
+(``pass_regularization``) and :func:`supernet_first` orders the passes for in-place
+distillation. Schedules are written in optimizer updates: ``update`` is the 0-based index
+of the update being computed (the model's ``num_updates`` before its step).
 """
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence
 
 import torch
@@ -18,13 +23,50 @@ from espnet_dynenc.selection.relaxed_topk import top_k_units
 
 @dataclass
 class SubnetPass:
-    """One subnet evaluated in an update: which units, how they are scaled, its loss weight."""
+    """One subnet evaluated in an update: which units, how they are scaled, its loss weight,
+    and the dropout (a multiple of the configured rates) and stochastic depth it sees."""
 
     size: int
     mask: Sequence[bool]
     loss_weight: float
     unit_gates: Optional[torch.Tensor] = None
     unit_drop_rates: Optional[Sequence[float]] = None
+    dropout_scale: float = 1.0
+    stochastic_depth: bool = True
+
+
+# ``pass_regularization``: what dropout and stochastic depth each pass of an update sees
+PASS_REGULARIZATIONS = ("shared", "kept_fraction", "supernet_only")
+
+
+def regularize_passes(passes: Sequence[SubnetPass], mode: str, num_units: int) -> List[SubnetPass]:
+    """Each pass's dropout and stochastic depth under ``mode``.
+
+    ``shared``: every pass as configured (the DES paper). ``kept_fraction``: the dropout
+    rates of a pass times the fraction of units its size keeps (the DES authors' follow-up,
+    OrthoSoftmax 2025: a smaller subnet has less capacity to regularize). ``supernet_only``:
+    dropout and stochastic depth in the supernet pass only, none in the others (AlphaNet,
+    Wang et al. 2021: the small subnets underfit, only the largest one overfits).
+    """
+    if mode not in PASS_REGULARIZATIONS:
+        raise ValueError(f"model_conf: pass_regularization '{mode}' is unknown (choose from {PASS_REGULARIZATIONS})")
+    if mode == "shared":
+        return list(passes)
+    out = []
+    for subnet in passes:
+        if subnet.size == num_units:
+            out.append(subnet)
+        elif mode == "kept_fraction":
+            out.append(replace(subnet, dropout_scale=subnet.size / num_units))
+        else:
+            out.append(replace(subnet, dropout_scale=0.0, stochastic_depth=False, unit_drop_rates=None))
+    return out
+
+
+def supernet_first(passes: Sequence[SubnetPass], num_units: int) -> List[SubnetPass]:
+    """The supernet pass first, the others in their order: in-place distillation needs the
+    teacher's posteriors before any student runs."""
+    return sorted(passes, key=lambda subnet: subnet.size != num_units)
 
 
 def drop_rates_outside(kept: Sequence[bool], rate: float) -> Optional[List[float]]:

@@ -10,11 +10,12 @@ run once per batch and feed every subnet of the update.
 keeps ESPnet's parameter names (``ctc.ctc_lo.*``), so a stock ESPnet CTC checkpoint loads.
 """
 import copy
+import dataclasses
 import logging
 import weakref
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Collection, Dict, List, Optional, Tuple, Union
+from typing import Collection, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 from espnet2.asr.ctc import CTC
@@ -24,10 +25,12 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 from torch.utils.checkpoint import checkpoint
 from typeguard import typechecked
 
+from espnet_dynenc.distributed import append_parameter_checksum
 from espnet_dynenc.encoder.dynamic_conformer import DynamicConformerEncoder, EmbeddedInput
 from espnet_dynenc.model.dmao_state import DMAOState
 from espnet_dynenc.model.des_state import DESConfig, DESState, MaskState
-from espnet_dynenc.model.schedule import SubnetPass
+from espnet_dynenc.model.distillation import DistillationConfig, Teacher, distillation_loss
+from espnet_dynenc.model.schedule import SubnetPass, supernet_first
 from espnet_dynenc.model.subnets import build_subnet_masks
 
 
@@ -43,6 +46,17 @@ class _InferenceSelection:
 
 # What inference entry points ask for before ESPnet builds the model from its config.
 _DEFAULT_INFERENCE = _InferenceSelection()
+
+
+class _PassResult(NamedTuple):
+    """What one subnet pass gives the loss: its CTC loss, its CER (validation), its
+    distillation term (a student pass, or the supernet's exits) and, from the supernet
+    pass when distilling, the teacher of the passes after it."""
+
+    loss_ctc: torch.Tensor
+    cer_ctc: Optional[float]
+    loss_distill: Optional[torch.Tensor] = None
+    teacher: Optional[Teacher] = None
 
 
 def set_default_inference_subnet(size: Optional[int], skip_blocks: Collection[int] = ()) -> None:
@@ -66,12 +80,39 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         supernet_loss_weight, subnet_loss_weight, selector, selector_conf,
         step1_stochastic_depth, sandwich_stochastic_depth, log_sandwich_draws: the Dynamic
             Encoder Size schedule, see :class:`~espnet_dynenc.model.des_state.DESConfig`.
+        subnet_loss_weighting: ``fixed`` (default: ``subnet_loss_weight``) or
+            ``size_aware`` (``1 - exp(-L_m)``, L_m subnet m's CTC loss per frame, detached;
+            the DES authors' follow-up, OrthoSoftmax 2025); see ``DESConfig``.
+        pass_regularization: ``shared`` (default: every pass sees the configured dropout
+            and stochastic depth), ``kept_fraction`` (a subnet's dropout rates times the
+            fraction of units it keeps; OrthoSoftmax 2025) or ``supernet_only`` (dropout and
+            stochastic depth in the supernet pass only; AlphaNet). The frontend's dropout
+            then runs in each pass (``DynamicConformerEncoder.forward_frontend``).
+        subnet_start_update, subnet_start_fraction: the smaller subnets train from this
+            update (default 0), or from this fraction of the training's updates (default
+            None); only the supernet trains before (Once-for-All, DepS); see ``DESConfig``.
+        inplace_distillation: None (default, off) or a mapping of
+            :class:`~espnet_dynenc.model.distillation.DistillationConfig`'s fields
+            (``weight`` 1.0, ``warmup_updates`` 0, ``ramp_updates`` 0, ``frames``
+            ``all``/``non_blank``, ``exits`` true): every smaller pass (Step 1's gated
+            subnet, the sandwich's sizes, the Aux-Loss heads) and the intermediate CTC exits
+            learn the supernet pass's detached CTC posteriors of the same update, by a
+            frame-level KL normalised as the CTC loss (Yu & Huang 2019, universally slimmable
+            networks). The supernet pass then runs first.
         share_ctc_head: one CTC output layer for all sizes instead of one per size.
         checkpoint_subnets: keep only one subnet's activations alive at a time: each
             subnet's blocks are recomputed during backward (about one more forward pass of
             compute, peak memory close to a single-model update).
         dmao: DMAO grow-and-drop reallocation during training (``DMAOConfig``'s fields:
             ``event_updates``, ``rho``, ``score_interval``, ...); a single-size model only.
+        log_parameter_checksums: every process appends ``<update> <parameters> <sum>``
+            after each update to ``parameter_checksums.rank<r>.txt`` in the experiment dir
+            (to check that the processes of a multi-process training stay identical).
+
+    Every option beyond the paper is off by default, so the paper-parity configs train as
+    published. Stats besides the per-size ones: ``loss_distill`` (the weighted distillation
+    terms in the loss), ``loss_distill_<size>`` and ``loss_distill_interctc_layer<l>`` (each
+    term before its weight), ``loss_weight_<size>`` (size-aware weights).
 
     Optimizer updates are counted in the ``num_updates`` buffer (saved in checkpoints) by
     a hook on the optimizer that steps this model's parameters, so ``accum_grad`` and
@@ -105,6 +146,12 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         checkpoint_subnets: bool = False,
         log_sandwich_draws: bool = False,
         dmao: Optional[Dict] = None,
+        subnet_loss_weighting: str = "fixed",
+        pass_regularization: str = "shared",
+        subnet_start_update: int = 0,
+        subnet_start_fraction: Optional[float] = None,
+        inplace_distillation: Optional[Dict] = None,
+        log_parameter_checksums: bool = False,
         **kwargs,
     ):
         if not isinstance(encoder, DynamicConformerEncoder):
@@ -123,10 +170,17 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         )
         if selector is not None and subnet_masks is not None:
             raise ValueError("model_conf: give either subnet_masks (fixed) or a selector (learned), not both")
-        des = DESConfig(supernet_loss_weight, subnet_loss_weight, selector, selector_conf, step1_stochastic_depth,
-                        sandwich_stochastic_depth, log_sandwich_draws)
+        des = DESConfig(supernet_loss_weight=supernet_loss_weight, subnet_loss_weight=subnet_loss_weight,
+                        selector=selector, selector_conf=selector_conf, step1_stochastic_depth=step1_stochastic_depth,
+                        sandwich_stochastic_depth=sandwich_stochastic_depth, log_sandwich_draws=log_sandwich_draws,
+                        subnet_loss_weighting=subnet_loss_weighting, pass_regularization=pass_regularization,
+                        subnet_start_update=subnet_start_update, subnet_start_fraction=subnet_start_fraction)
+        self.distillation = DistillationConfig.from_conf(inplace_distillation)
         self.register_buffer("subnet_masks", build_subnet_masks(subnet_sizes, subnet_masks, encoder.num_units))
         self.subnet_sizes: List[int] = [int(m.sum()) for m in self.subnet_masks]
+        des.check_sizes(self.subnet_sizes)
+        self._check_distillation_has_students(encoder)
+        self.log_parameter_checksums = log_parameter_checksums
         self.selector = des.build_selector(encoder.num_units, self.subnet_sizes)
         self.des = DESState(des, self.selector, self.subnet_masks, self.subnet_sizes, encoder)
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
@@ -151,6 +205,16 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             # first in the state dict: averaging checkpoints meets the DMAO architecture
             # (and refuses a mix of events) before any tensor (see CheckpointState)
             self._modules = {"dmao": self._modules.pop("dmao"), **self._modules}
+
+    def _check_distillation_has_students(self, encoder: DynamicConformerEncoder) -> None:
+        """In-place distillation needs a student: a smaller size or an intermediate exit."""
+        if self.distillation is None or len(self.subnet_sizes) > 1:
+            return
+        if not (self.distillation.exits and encoder.interctc_layer_idx and self.interctc_weight > 0):
+            raise ValueError(
+                "model_conf.inplace_distillation: nothing to distil into: the model has one size and no intermediate "
+                "CTC exit that learns (interctc_layer_idx with interctc_weight > 0 and exits: true); give several "
+                "subnet_sizes or exits, or leave inplace_distillation out")
 
     # ------------------------------------------------------------------ subnets
     @property
@@ -210,14 +274,17 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         return feats, feats_lengths
 
     def embed(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> EmbeddedInput:
-        """Everything before the blocks: shared by all subnets."""
+        """Everything before the blocks: shared by all subnets (with ``pass_regularization``
+        other than ``shared``, the frontend's dropout is left to each pass)."""
         feats, feats_lengths = self.extract_features(speech, speech_lengths)
-        return self.encoder.forward_frontend(feats, feats_lengths)
+        defer = self.des.config.pass_regularization != "shared"
+        return self.encoder.forward_frontend(feats, feats_lengths, defer_dropout=defer)
 
     def encode_subnet(self, embedded: EmbeddedInput, subnet: SubnetPass, skip_blocks: Collection[int] = ()):
         """Blocks of one subnet; returns (encoder_out, intermediate_outs or None, lengths)."""
         out, lens, _ = self.encoder.forward_blocks(
-            embedded, subnet.mask, subnet.unit_gates, subnet.unit_drop_rates, skip_blocks, ctc=self.ctc_for(subnet.size)
+            embedded, subnet.mask, subnet.unit_gates, subnet.unit_drop_rates, skip_blocks,
+            ctc=self.ctc_for(subnet.size), dropout_scale=subnet.dropout_scale, stochastic_depth=subnet.stochastic_depth,
         )
         if isinstance(out, tuple):
             return out[0], out[1], lens
@@ -250,42 +317,73 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         text_lengths: torch.Tensor,
         **kwargs,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """One frontend pass, then the CTC loss of every subnet of this update, weighted and summed.
+        """One frontend pass, then the CTC loss of every subnet of this update, weighted and
+        summed, plus the in-place distillation terms when configured.
 
         Stats: ``loss_ctc_<size>`` and (validation) ``cer_ctc_<size>`` per size; ``loss_ctc``
-        and ``cer_ctc`` are the supernet's, so ESPnet's default criteria still work.
+        and ``cer_ctc`` are the supernet's, so ESPnet's default criteria still work; the
+        terms of the options beyond the paper (see the class docstring).
         """
         batch_size = speech.shape[0]
         text[text == -1] = self.ignore_id
         text = text[:, : text_lengths.max()]
         embedded = self.embed(speech, speech_lengths)
         passes = self.training_passes() if self.training else self.des.validation_passes(self.mask_for)
+        if self.distillation is not None:
+            passes = supernet_first(passes, self.supernet_size)
+        frames = self._frames_per_utterance(embedded)
         loss = 0.0
+        distilled: List[torch.Tensor] = []
         stats: Dict[str, Optional[torch.Tensor]] = {}
+        teacher: Optional[Teacher] = None
         for subnet in passes:
             if self.training and self.checkpoint_subnets:
-                loss_ctc, cer_ctc = self._checkpointed_subnet_loss(embedded, subnet, text, text_lengths, stats)
+                result = self._checkpointed_subnet_loss(embedded, subnet, text, text_lengths, stats, teacher)
             else:
-                loss_ctc, cer_ctc = self._subnet_loss(embedded, subnet, text, text_lengths, stats)
-            stats[f"loss_ctc_{subnet.size}"] = loss_ctc.detach()
-            stats[f"cer_ctc_{subnet.size}"] = cer_ctc
+                result = self._subnet_loss(embedded, subnet, text, text_lengths, stats, teacher)
+            if result.teacher is not None:
+                teacher = result.teacher
+            stats[f"loss_ctc_{subnet.size}"] = result.loss_ctc.detach()
+            stats[f"cer_ctc_{subnet.size}"] = result.cer_ctc
             if subnet.size == self.supernet_size:
-                stats["loss_ctc"] = loss_ctc.detach()
-                stats["cer_ctc"] = cer_ctc
-            loss = loss + subnet.loss_weight * loss_ctc
+                stats["loss_ctc"] = result.loss_ctc.detach()
+                stats["cer_ctc"] = result.cer_ctc
+            weight = self.des.loss_weight(subnet, result.loss_ctc, frames)
+            if isinstance(weight, torch.Tensor):
+                stats[f"loss_weight_{subnet.size}"] = weight
+            loss = loss + weight * result.loss_ctc
+            if result.loss_distill is not None:
+                distilled.append(result.loss_distill)
+        if self.distillation is not None:
+            loss = loss + self._distillation_term(distilled, stats)
         loss = loss + self.extra_loss(stats, embedded)
         if self.training:
             loss = loss + self._zero_gradient_path([p.size for p in passes])
         stats["loss"] = loss.detach()
         return force_gatherable((loss, stats, batch_size), loss.device)
 
+    def _distillation_term(self, distilled: List[torch.Tensor],
+                           stats: Dict[str, Optional[torch.Tensor]]) -> Union[float, torch.Tensor]:
+        """The distillation terms of this update at its weight (none during the warm-up)."""
+        weight = self.distillation.weight_at(int(self.num_updates))
+        if not distilled or weight == 0.0:
+            stats["loss_distill"] = torch.zeros((), device=self.subnet_masks.device)
+            return 0.0
+        term = weight * sum(distilled)
+        stats["loss_distill"] = term.detach()
+        return term
+
+    @staticmethod
+    def _frames_per_utterance(embedded: EmbeddedInput) -> float:
+        """The batch's encoder frames per utterance: what separates ESPnet's CTC normalisation
+        (per utterance) from a per-frame one."""
+        return float(embedded.masks.sum()) / embedded.masks.shape[0]
+
     def extra_loss(self, stats: Dict[str, Optional[torch.Tensor]], embedded: EmbeddedInput) -> Union[float, torch.Tensor]:
-        """The selector's own loss in Step 1, told the batch's encoder frames per utterance
-        (what separates ESPnet's CTC normalisation from a per-frame one)."""
+        """The selector's own loss in Step 1, told the batch's encoder frames per utterance."""
         if not self.training:
             return 0.0
-        frames = float(embedded.masks.sum()) / embedded.masks.shape[0]
-        return self.des.extra_loss(int(self.num_updates), frames, stats)
+        return self.des.extra_loss(int(self.num_updates), self._frames_per_utterance(embedded), stats)
 
     def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Called before every optimizer update of this model's parameters (gradients final)."""
@@ -300,6 +398,8 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
         if self.dmao is not None and optimizer is not None:
             self.dmao.after_step(update, optimizer, self, self.report_dir)
         self.des.after_update(update, self)
+        if self.log_parameter_checksums and self.report_dir is not None:
+            append_parameter_checksum(Path(self.report_dir) / "parameter_checksums", update, self)
 
     def train(self, mode: bool = True):
         """ESPnet's trainer switches to eval for validation after every epoch: report then."""
@@ -397,29 +497,54 @@ class ESPnetSupernetCTCModel(ESPnetASRModel):
             return torch.zeros((), device=self.subnet_masks.device)
         return 0.0 * sum(p.sum() for p in params)
 
-    def _checkpointed_subnet_loss(self, embedded, subnet: SubnetPass, text, text_lengths, stats):
-        """``_subnet_loss`` whose activations are recomputed in backward (same RNG draws)."""
+    def _checkpointed_subnet_loss(self, embedded: EmbeddedInput, subnet: SubnetPass, text, text_lengths, stats,
+                                  teacher: Optional[Teacher]) -> _PassResult:
+        """``_subnet_loss`` whose activations are recomputed in backward (same RNG draws, the
+        same dropout rates: the pass sets them inside the recomputed function)."""
 
-        def loss_of(xs: torch.Tensor) -> torch.Tensor:
-            shared = EmbeddedInput(xs, embedded.pos_emb, embedded.masks)
-            return self._subnet_loss(shared, subnet, text, text_lengths, stats)[0]
+        def loss_of(xs: torch.Tensor) -> _PassResult:
+            shared = dataclasses.replace(embedded, xs=xs)
+            return self._subnet_loss(shared, subnet, text, text_lengths, stats, teacher)
 
-        return checkpoint(loss_of, embedded.xs, use_reentrant=False), None
+        return checkpoint(loss_of, embedded.xs, use_reentrant=False)._replace(cer_ctc=None)
 
-    def _subnet_loss(self, embedded, subnet: SubnetPass, text, text_lengths, stats):
+    def _subnet_loss(self, embedded: EmbeddedInput, subnet: SubnetPass, text, text_lengths, stats,
+                     teacher: Optional[Teacher]) -> _PassResult:
+        """One pass: its CTC loss (with InterCTC for the supernet) and, when distilling, its
+        term (a smaller pass learns ``teacher``; the supernet pass makes the teacher, which
+        its own exits learn)."""
         out, intermediate, lens = self.encode_subnet(embedded, subnet)
         head = self.ctc_for(subnet.size)
         loss_ctc, cer_ctc = self._ctc_loss_with(head, out, lens, text, text_lengths)
-        if intermediate and self.interctc_weight > 0 and subnet.size == self.supernet_size:
-            inter_losses = []
+        is_supernet = subnet.size == self.supernet_size
+        made: Optional[Teacher] = None
+        loss_distill: Optional[torch.Tensor] = None
+        if self.distillation is not None:
+            log_probs = head.log_softmax(out)
+            if is_supernet:
+                made = Teacher.from_log_probs(log_probs, lens, self.distillation.frames, self.blank_id)
+            elif teacher is None:
+                raise RuntimeError(f"in-place distillation: subnet {subnet.size} ran before the supernet pass")
+            else:
+                loss_distill = distillation_loss(log_probs, teacher)
+                stats[f"loss_distill_{subnet.size}"] = loss_distill.detach()
+        if intermediate and self.interctc_weight > 0 and is_supernet:
+            inter_losses, exit_terms = [], []
             for layer, inter_out in intermediate:
                 loss_ic, cer_ic = self._ctc_loss_with(head, inter_out, lens, text, text_lengths)
                 stats[f"loss_interctc_layer{layer}"] = loss_ic.detach()
                 stats[f"cer_interctc_layer{layer}"] = cer_ic
                 inter_losses.append(loss_ic)
+                if made is not None and self.distillation.exits:
+                    term = distillation_loss(head.log_softmax(inter_out), made)
+                    stats[f"loss_distill_interctc_layer{layer}"] = term.detach()
+                    exit_terms.append(term)
             loss_inter = sum(inter_losses) / len(inter_losses)
             loss_ctc = (1 - self.interctc_weight) * loss_ctc + self.interctc_weight * loss_inter
-        return loss_ctc, cer_ctc
+            if exit_terms:
+                # weighted as the exits' CTC losses are
+                loss_distill = self.interctc_weight * sum(exit_terms) / len(exit_terms)
+        return _PassResult(loss_ctc, cer_ctc, loss_distill, made)
 
     def _ctc_loss_with(self, head: CTC, encoder_out, encoder_out_lens, ys_pad, ys_pad_lens):
         loss = head(encoder_out, encoder_out_lens, ys_pad, ys_pad_lens)

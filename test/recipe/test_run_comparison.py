@@ -13,6 +13,7 @@ summarises a real experiment with compare_results.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 import yaml
 
 from recipe.conftest import REPO, TEMPLATE
-from recipe.test_mini_synth_recipe import CONFIG
+from recipe.test_mini_synth_recipe import CONFIG, RECIPE
 
 PLAN = """# method role seeds config options
 des_simple_topk  supernet  main   conf/cmp/des.yaml    --subnets "4 8"
@@ -137,3 +138,73 @@ def test_run_comparison_orders_resumes_and_writes_every_table_with_a_row_per_met
 
     bad = compare(recipe, "--methods", "nonesuch")
     assert bad.returncode == 2 and "no run of conf/plan.tsv matches --methods 'nonesuch'" in bad.stdout
+
+
+def _plan_rows(path):
+    rows = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            method, role, group, config, *options = line.split()
+            rows[method] = (role, group, config, " ".join(options))
+    return rows
+
+
+def test_ablation_plan_shares_the_comparisons_runs_and_has_every_config():
+    """The rows both plans name are the same runs (their summaries count for both reports);
+    every config of the ablation exists; the published supernet is the first supernet row."""
+    comparison = _plan_rows(RECIPE / "conf" / "comparison_plan.tsv")
+    ablation = _plan_rows(RECIPE / "conf" / "ablation_plan.tsv")
+    for method in ("des_simple_topk", "individual_8", "individual_16", "individual_24", "prune_on_demand"):
+        assert ablation[method] == comparison[method], method
+    for method, (role, group, config, _) in ablation.items():
+        assert (RECIPE / config).is_file(), config
+        assert role in ("supernet", "alone", "pruned") and group in ("main", "other"), method
+    assert next(m for m, row in ablation.items() if row[0] == "supernet") == "des_simple_topk"
+    assert {"des_distill", "des_size_aware", "des_dropout_kept", "des_supernet_reg", "des_late_start",
+            "des_combined", "prune_on_demand_distill"} <= set(ablation)
+    combined = yaml.safe_load((RECIPE / ablation["des_combined"][2]).read_text())["model_conf"]
+    assert combined["inplace_distillation"]["weight"] > 0 and combined["subnet_loss_weighting"] == "size_aware"
+    assert combined["pass_regularization"] == "supernet_only"
+
+
+def test_another_plan_writes_its_own_report_from_finished_runs(tmp_path):
+    """--report ABLATION.md: the report and its plot under their own names, COMPARISON.md left
+    alone; runs with a summary are not trained again (here: no run.sh would work)."""
+    recipe = tmp_path / "egs2" / "mini_synth" / "asr1"
+    (recipe / "conf").mkdir(parents=True)
+    for name in ("run_comparison.sh", "path.sh", "utils"):
+        (recipe / name).symlink_to(TEMPLATE / name)
+    (recipe / "run.sh").write_text("#!/usr/bin/env bash\necho 'run.sh must not run' >&2\nexit 1\n")
+    (recipe / "run.sh").chmod(0o755)
+    runs = recipe / "comparison_runs"
+    runs.mkdir()
+    methods = {"des_simple_topk": "supernet", "individual_8": "alone", "individual_16": "alone"}
+    lines = []
+    for method, role in methods.items():
+        (recipe / "conf" / f"{method}.yaml").write_text("{}\n")
+        lines.append(f"{method} {role} main conf/{method}.yaml")
+        shutil.copy(RECIPE / "comparison_runs" / f"{method}_seed0.json", runs)
+    (recipe / "conf" / "plan.tsv").write_text("\n".join(lines) + "\n")
+    (recipe / "COMPARISON.md").write_text("the comparison's own report\n")
+
+    def compare(*extra):
+        return subprocess.run(["./run_comparison.sh", "--plan", "conf/plan.tsv", "--seeds", "0", "--other_seeds", "0",
+                               "--python", sys.executable, *extra], cwd=recipe, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=600)
+
+    proc = compare("--report", "ABLATION.md")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "run 1/3: des_simple_topk, seed 0: done (comparison_runs/des_simple_topk_seed0.json)" in proc.stdout
+    assert "ABLATION.md and ablation.png into ." in proc.stdout
+    text = (recipe / "ABLATION.md").read_text()
+    assert "--report ABLATION.md" in text and "| 8 | des_simple_topk | 1 |" in text
+    assert "| 16 | trained alone | 1 |" in text
+    assert (recipe / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    assert (recipe / "COMPARISON.md").read_text() == "the comparison's own report\n"
+    assert not (recipe / "comparison.png").exists()
+    default = compare()  # the comparison's names when no --report is given
+    assert default.returncode == 0, default.stdout[-4000:]
+    assert (recipe / "COMPARISON.md").read_text().startswith("<!-- Written by espnet_dynenc.bin.compare_results")
+    assert (recipe / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    bad = compare("--report", "ablation.txt")
+    assert bad.returncode == 2 and "--report must be a file name ending in .md, got 'ablation.txt'" in bad.stdout

@@ -9,6 +9,7 @@
 #   ./run_comparison.sh                         # every run of conf/comparison_plan.tsv
 #   ./run_comparison.sh --seeds "0 1 2"         # three seeds for the main rows
 #   ./run_comparison.sh --methods "des_simple_topk individual_8"
+#   ./run_comparison.sh --plan conf/ablation_plan.tsv --report ABLATION.md   # another plan, its own report
 # Steps: data preparation and statistics once (./run.sh --stop_stage 10), then per run
 # and seed ./run.sh --stage 11 --stop_stage 13 (training, decoding, scoring) with the run's config, into
 # exp/asr_<method>_seed<seed>; a supernet whose sizes have their own checkpoints is decoded
@@ -33,11 +34,12 @@ plan=conf/comparison_plan.tsv # one run per line: method role seeds config [run.
 seeds="0 1 2"                 # seeds of the runs whose seed group is "main"
 other_seeds="0 1"             # seeds of the runs whose seed group is "other"
 methods=                      # only these methods of the plan (default: all)
-out_dir=.                     # COMPARISON.md and comparison.png go here
+out_dir=.                     # the report and its plot go here
+report=COMPARISON.md          # the report's file name; the plot is its lower-cased stem + .png
 runs_dir=comparison_runs      # one summary per finished run (<method>_seed<seed>.json)
 python=python3
 
-option_names="plan seeds other_seeds methods out_dir runs_dir python"
+option_names="plan seeds other_seeds methods out_dir report runs_dir python"
 help_message=$(
     cat <<EOF
 Usage: $0 [options]   (run from a recipe directory, egs2/<corpus>/asr1)
@@ -50,7 +52,9 @@ Options (default in brackets):
   --seeds "S..."       seeds of the "main" runs (rows over seeds show mean ± sd) [${seeds}]
   --other_seeds "S..." seeds of the "other" runs [${other_seeds}]
   --methods "M..."     run only these methods of the plan [all]
-  --out_dir DIR        where COMPARISON.md and comparison.png go [${out_dir}]
+  --out_dir DIR        where the report and its plot go [${out_dir}]
+  --report NAME        the report's file name, e.g. ABLATION.md; the plot is its lower-cased
+                       stem + .png (comparison.png, ablation.png) [${report}]
   --runs_dir DIR       summaries of finished runs; a run with one is not run again [${runs_dir}]
   --python CMD         python command [${python}]
 EOF
@@ -60,6 +64,8 @@ EOF
 parse_options "$@"
 
 [ -f "${plan}" ] || usage_error "--plan: no such file: ${plan}"
+[[ ${report} =~ ^[A-Za-z0-9_.-]+\.md$ ]] || usage_error "--report must be a file name ending in .md, got '${report}'"
+plot=$(basename "${report}" .md | tr '[:upper:]' '[:lower:]').png
 [ -x ./run.sh ] || usage_error "no ./run.sh in $(pwd): run from a recipe directory (egs2/<corpus>/asr1)"
 for seed in ${seeds} ${other_seeds}; do
     [[ ${seed} =~ ^[0-9]+$ ]] || usage_error "seeds must be whole numbers, got '${seed}'"
@@ -169,6 +175,6 @@ done
 mv "${manifest}.$$.tmp" "${manifest}"
 
 log "all ${total} runs finished (${ran} in this call, $((SECONDS / 60)) min);" \
-    "COMPARISON.md and comparison.png into ${out_dir}"
+    "${report} and ${plot} into ${out_dir}"
 ${python} -m espnet_dynenc.bin.compare_results --manifest "${manifest}" --runs_dir "${runs_dir}" \
-    --output_dir "${out_dir}" --command "$(printf '%q ' "$0" "$@")"
+    --output_dir "${out_dir}" --report "${report}" --command "$(printf '%q ' "$0" "$@")"
