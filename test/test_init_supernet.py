@@ -243,3 +243,19 @@ def test_packed_zip_converts_like_its_files(stock):
     assert_same_posteriors(stock, out)
     info = yaml.safe_load((out / "init.yaml").read_text())
     assert info["source"]["packed_model"] == str(zip_file)
+
+
+def test_the_recipe_stock_config_converts_into_its_fine_tuning_supernet(tmp_path):
+    """mini_synth: conf/train_asr_conformer_stock.yaml (ESPnet's conformer) fits
+    conf/train_asr_des_finetune.yaml, whose encoder is the main job's but for the stock conv norm."""
+    conf = Path(__file__).resolve().parents[1] / "egs2" / "mini_synth" / "asr1" / "conf"
+    stock_config, finetune, main_job = (yaml.safe_load((conf / name).read_text()) for name in (
+        "train_asr_conformer_stock.yaml", "train_asr_des_finetune.yaml", "train_asr_des.yaml"))
+    assert {**main_job["encoder_conf"], "conv_norm": "batch_norm"} == finetune["encoder_conf"]
+    assert stock_config["encoder"] == "conformer" and stock_config["model"] == "espnet"
+    assert finetune["model_conf"]["subnet_sizes"] == main_job["model_conf"]["subnet_sizes"]
+    stock = untrained_model(tmp_path / "stock", **{key: stock_config[key] for key in (
+        "encoder", "encoder_conf", "frontend_conf", "model", "model_conf", "optim", "optim_conf")})
+    assert convert("--asr_model_file", str(stock), "--train_config", str(conf / "train_asr_des_finetune.yaml"),
+                   "--output_dir", str(tmp_path / "init")) == 0
+    assert yaml.safe_load((tmp_path / "init" / "init.yaml").read_text())["subnet_sizes"] == [8, 16, 24]
