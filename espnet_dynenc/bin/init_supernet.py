@@ -71,7 +71,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (OSError, ValueError) as error:
         print(f"init_supernet: error: {error}", file=sys.stderr)
         return 1
-    print(f"init_supernet: {result.output_dir}: a {result.method} supernet of sizes {result.subnet_sizes} "
+    print(f"init_supernet: {result.output_dir}: a supernet ({result.method}) of sizes {result.subnet_sizes} "
           f"({result.parameters} parameters) from {result.source}; every size's CTC head starts as the stock one")
     for line in result.dropped:
         print(f"init_supernet: left out {line}")

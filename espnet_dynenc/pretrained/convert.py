@@ -43,10 +43,9 @@ from espnet_dynenc.deploy.compact import compact_model_conf, copy_referenced_fil
 from espnet_dynenc.encoder.layout import default_unit_order
 from espnet_dynenc.espnet_task import DynEncASRTask, epochs_ending_after
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
-from espnet_dynenc.pretrained.source import ModelFiles, check_conformer, load_state, read_config
+from espnet_dynenc.pretrained.source import CONFIG_FILE, ModelFiles, check_conformer, load_state, read_config
 
 METHODS = ("des", "prune_on_demand")
-CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.pth"
 INFO_FILE = "init.yaml"
 # what a generated fine-tuning config keeps of the stock model's training config
@@ -190,6 +189,15 @@ def given_train_config(path: str) -> dict:
     return config
 
 
+def method_of(train: dict) -> str:
+    """What a given supernet config trains: ``des`` (a selector), ``prune_on_demand``
+    (intermediate CTC) or ``supernet`` (fixed masks)."""
+    model_conf = train.get("model_conf") or {}
+    if model_conf.get("selector"):
+        return "des"
+    return "prune_on_demand" if model_conf.get("interctc_weight") else "supernet"
+
+
 def model_config(stock: dict, train: dict) -> dict:
     """The supernet's full config: ESPnet's defaults, the stock model's config, the training
     config's encoder and model; no decoder (the supernet is CTC-only)."""
@@ -216,10 +224,14 @@ def supernet_state(stock_state: Dict[str, object], supernet: ESPnetSupernetCTCMo
         if name.startswith("decoder."):
             dropped.append(name)
             continue
-        if name not in target:
+        if name not in target and name.startswith("encoder."):
             raise ValueError(f"the stock model's '{name}' has no place in the supernet of {train_source}: its "
                              "encoder_conf differs from the stock model's (use the stock encoder_conf; "
                              "conv_norm must stay batch_norm)")
+        if name not in target:
+            raise ValueError(f"the stock model's '{name}' has no place in the supernet of {train_source}, a CTC "
+                             "model of frontend, normalisation, encoder and CTC heads (only ESPnet's CTC and "
+                             "CTC/attention models are converted)")
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(target[name].shape):
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ValueError(f"parameter '{name}' has shape {list(shape)} in the stock model but "
@@ -280,7 +292,7 @@ def convert(files: ModelFiles, output_dir: str, method: str = "des", train_confi
         if subnet_sizes is not None:
             raise ValueError("--subnet_sizes comes from --train_config's model_conf when one is given; leave it out")
         train = given_train_config(train_config)
-        method = "prune_on_demand" if (train.get("model_conf") or {}).get("interctc_weight") else "des"
+        method = method_of(train)
         train_source = train_config
     else:
         units = encoder_units(stock.get("encoder_conf") or {})
@@ -304,7 +316,6 @@ def convert(files: ModelFiles, output_dir: str, method: str = "des", train_confi
                              f"{error}") from error
         config = _moved(config, folder, out)  # and their names once the folder is renamed
         state, dropped = supernet_state(stock_state, supernet, train_source)
-        supernet.load_state_dict(state, strict=False)
         torch.save(state, folder / MODEL_FILE)
         (folder / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
         trained_with = Path(train_config) if train_config else out / f"train_{method}.yaml"
@@ -313,8 +324,9 @@ def convert(files: ModelFiles, output_dir: str, method: str = "des", train_confi
                 train, sort_keys=False, default_flow_style=None, width=110), encoding="utf-8")
         result.update(sizes=list(supernet.subnet_sizes), dropped=describe_dropped(dropped, stock),
                       parameters=sum(p.numel() for p in supernet.parameters()), train=trained_with)
-        info = {"source": {"asr_train_config": str(files.config), "asr_model_file": str(files.model),
-                           "packed_model": str(files.packed) if files.packed else None},
+        source = ({"packed_model": str(files.packed)} if files.packed else
+                  {"asr_train_config": str(files.config), "asr_model_file": str(files.model)})
+        info = {"source": source,
                 "method": method, "subnet_sizes": result["sizes"], "train_config": str(trained_with),
                 "heads": {str(size): "copy of the stock model's CTC head" for size in supernet.subnet_sizes},
                 "carried": sorted({name.split(".", 1)[0] for name in stock_state if name in state}),

@@ -133,8 +133,10 @@ def _top_module(name: str) -> str:
     return name.split(".", 1)[0]
 
 
-def check_tokens(param: InitParam, config_file: Path, recipe_tokens: str, option: str = OPTION) -> None:
-    """The model's token list is the recipe's (else the first difference, and the fixes)."""
+def check_tokens(param: InitParam, config_file: Path, recipe_tokens: str, loaded: Sequence[str],
+                 option: str = OPTION) -> None:
+    """The model's token list is the recipe's (else the first difference, and the fixes:
+    ``loaded`` names the tensors that would load, whose token-dependent modules can be left out)."""
     model_tokens = token_list(config_file, option)
     tokens = token_list_of(recipe_tokens)
     if model_tokens == tokens:
@@ -142,13 +144,29 @@ def check_tokens(param: InitParam, config_file: Path, recipe_tokens: str, option
     index = first_difference(model_tokens, tokens)
     in_model = repr(model_tokens[index]) if index < len(model_tokens) else "nothing"
     in_recipe = repr(tokens[index]) if index < len(tokens) else "nothing"
-    without = InitParam(param.path, param.src_key, param.dst_key,
-                        tuple(e for e in param.excludes if e) + tuple(p.rstrip(".") for p in TOKEN_DEPENDENT))
+    output_layers = [p.rstrip(".") for p in TOKEN_DEPENDENT if any(name.startswith(p) for name in loaded)]
+    without = InitParam(param.path, param.src_key, param.dst_key, tuple(e for e in param.excludes if e)
+                        + tuple(_source_prefix(param, prefix) for prefix in output_layers))
     raise ValueError(
         f"{option} {param.path}: the model's token list differs from the recipe's: {config_file} has "
         f"{len(model_tokens)} tokens, {recipe_tokens} has {len(tokens)}; token {index} is {in_model} in the model "
         f"and {in_recipe} in the recipe (train on the model's token list and BPE model, or leave its output layers "
         f"out: {option} {without.spec()})")
+
+
+def _module_of(param: InitParam, name: str) -> str:
+    """The module a loaded tensor belongs to: the first name under ``dst_key`` (or of the model)."""
+    if param.dst_key is not None and name.startswith(f"{param.dst_key}."):
+        return f"{param.dst_key}.{_top_module(name[len(param.dst_key) + 1:])}"
+    return _top_module(name)
+
+
+def _source_prefix(param: InitParam, target_prefix: str) -> str:
+    """A module's name in the new model as the checkpoint names it (what ``excluded`` matches)."""
+    name = target_prefix
+    if param.dst_key is not None:
+        name = name[len(param.dst_key) + 1:] if name.startswith(f"{param.dst_key}.") else name
+    return f"{param.src_key}.{name}" if param.src_key is not None else name
 
 
 def check_fit(param: InitParam, fit: InitFit, what: str, ignore_init_mismatch: bool, option: str = OPTION) -> None:
@@ -166,7 +184,8 @@ def check_fit(param: InitParam, fit: InitFit, what: str, ignore_init_mismatch: b
         raise ValueError(
             f"{option} {param.path}: the model of {what} has no '{name}' ({len(fit.unknown)} tensor(s) of the "
             f"checkpoint have no place in it, under {sorted({_top_module(n) for n in fit.unknown})}); leave them "
-            f"out: {option} {param.excluding(_top_module(name)).spec()}, or use --ignore_init_mismatch true")
+            f"out: {option} {param.excluding(_source_prefix(param, _module_of(param, name))).spec()}, or use "
+            "--ignore_init_mismatch true")
 
 
 def describe_fit(param: InitParam, fit: InitFit, ignore_init_mismatch: bool) -> str:
@@ -194,6 +213,8 @@ def check_pretrained_model(spec: str, ignore_init_mismatch: bool, recipe_tokens:
         raise FileNotFoundError(
             f"{option} {model_file}: no {CONFIG_FILE} beside it; ESPnet writes the training config next to its "
             f"checkpoints, and the check needs its token list and encoder (copy the model's {CONFIG_FILE} there)")
+    if not Path(recipe_tokens).is_file():
+        raise FileNotFoundError(f"the recipe's token list {recipe_tokens} does not exist (stage 5 writes it)")
     config = read_config(config_file, option)
     selected = param.selected(load_state(model_file, option))
     if not selected:
@@ -210,7 +231,7 @@ def check_pretrained_model(spec: str, ignore_init_mismatch: bool, recipe_tokens:
     # another size are left out anyway
     loading = fit.loaded if ignore_init_mismatch else list(selected)
     if any(name.startswith(TOKEN_DEPENDENT) for name in loading):
-        check_tokens(param, config_file, recipe_tokens, option)
+        check_tokens(param, config_file, recipe_tokens, loading, option)
     check_fit(param, fit, what, ignore_init_mismatch, option)
     if not fit.loaded:
         raise ValueError(f"{option} {model_file}: no tensor of it fits the model of {what}")
