@@ -3,8 +3,11 @@
 A reader (a later recipe stage, a resumed run) never sees half a file, and an
 interrupted writer leaves only a hidden ``.<name>.tmp<suffix>`` behind. The temporary
 name keeps the suffix, so writers that go by it (matplotlib, ``numpy.save``) still work.
+A directory whose files belong together (a converted model: its config, weights and the
+statistics they name) is built under a hidden name and renamed as a whole.
 """
 import os
+import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Union
 
@@ -32,3 +35,24 @@ def write_lines_atomically(path: PathLike, lines: Iterable[str]) -> None:
                 f.write(line + "\n")
 
     replace_atomically(path, write)
+
+
+def write_directory_atomically(path: PathLike, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp_dir)`` on a new hidden sibling directory, then rename it to ``path``.
+
+    ``path`` must not exist: a directory is not replaced (a reader could be inside it). A
+    writer that fails leaves nothing: its directory is removed and the error goes on.
+    """
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} exists")
+    tmp = path.with_name(f".{path.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)  # left by a writer that was killed
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

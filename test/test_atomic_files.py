@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from espnet_dynenc.atomic_files import replace_atomically, write_lines_atomically, write_text_atomically
+from espnet_dynenc.atomic_files import (
+    replace_atomically, write_directory_atomically, write_lines_atomically, write_text_atomically,
+)
 
 
 def test_the_writer_sees_a_hidden_name_with_the_same_suffix(tmp_path: Path):
@@ -42,3 +44,26 @@ def test_text_and_lines_replace_the_whole_file(tmp_path: Path):
     write_lines_atomically(table, (f"u{i} {i}.000" for i in range(2)))
     assert table.read_text(encoding="utf-8") == "u0 0.000\nu1 1.000\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".done", "utt2dur"]
+
+
+def test_a_directory_appears_whole_or_not_at_all(tmp_path: Path):
+    target = tmp_path / "out" / "model"
+
+    def write(folder: Path) -> None:
+        assert not target.exists() and folder.name == ".model.tmp"
+        (folder / "config.yaml").write_text("a: 1\n", encoding="utf-8")
+        (folder / "model.pth").write_bytes(b"x")
+
+    write_directory_atomically(target, write)
+    assert sorted(p.name for p in target.iterdir()) == ["config.yaml", "model.pth"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model"]
+
+    def fail(folder: Path) -> None:
+        (folder / "config.yaml").write_text("half", encoding="utf-8")
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        write_directory_atomically(tmp_path / "other", fail)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with pytest.raises(FileExistsError, match="model exists"):
+        write_directory_atomically(target, write)

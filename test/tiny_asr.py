@@ -1,5 +1,7 @@
 """A tiny ASR data set and configs made on the spot, for tests that run ESPnet for real."""
+import argparse
 import contextlib
+import copy
 import importlib
 import io
 import os
@@ -26,6 +28,9 @@ TINY_ENCODER = {
     "cnn_module_kernel": 7,
     "dropout_rate": 0.0,
 }
+
+
+FRONTEND = {"n_fft": 256, "hop_length": 160, "n_mels": 20}
 
 
 def make_data_dir(root: Path, name: str, num_utts: int, seed: int) -> Path:
@@ -69,7 +74,7 @@ def write_config(root: Path, model_conf: Optional[Dict] = None, encoder_conf: Op
         "encoder_conf": {**TINY_ENCODER, **(encoder_conf or {})},
         "model": "supernet_ctc",
         "model_conf": {"ctc_weight": 1.0, "subnet_sizes": [4, 8], **(model_conf or {})},
-        "frontend_conf": {"n_fft": 256, "hop_length": 160, "n_mels": 20},
+        "frontend_conf": dict(FRONTEND),
         "optim": "adam",
         "optim_conf": {"lr": 0.002},
         "batch_type": "unsorted",
@@ -85,6 +90,29 @@ def write_config(root: Path, model_conf: Optional[Dict] = None, encoder_conf: Op
     path = root / name
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def untrained_model(folder: Path, tokens: List[str] = TOKENS, **changes) -> Path:
+    """An untrained ESPnet ASR model as ESPnet leaves a trained one: config.yaml (every option)
+    and a checkpoint beside it. Returns the checkpoint."""
+    import torch
+
+    from espnet_dynenc.registration import load_asr_task
+
+    load_asr_task()  # ESPnet's ASR task, quietly: seconds to import
+    from espnet_dynenc.espnet_task import DynEncASRTask
+
+    config = vars(DynEncASRTask.get_parser().parse_args([]))
+    config.update(encoder="conformer", encoder_conf=dict(TINY_ENCODER), model="espnet",
+                  model_conf={"ctc_weight": 1.0}, frontend_conf=dict(FRONTEND), normalize="utterance_mvn",
+                  token_list=list(tokens), optim="adam", optim_conf={"lr": 0.002})
+    config.update(changes)
+    torch.manual_seed(0)
+    model = DynEncASRTask.build_model(argparse.Namespace(**copy.deepcopy(config)))
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.save(model.state_dict(), folder / "model.pth")
+    return folder / "model.pth"
 
 
 def data_args(prefix: str, data: Path) -> List[str]:
@@ -129,7 +157,8 @@ def _common_args(config: Path, token_list: Path) -> List[str]:
             "--config", str(config), "--ngpu", "0", "--num_workers", "0"]
 
 
-def collect_stats(root: Path, config: Path, train: Path, valid: Path, token_list: Path, name: str) -> Path:
+def collect_stats(root: Path, config: Path, train: Path, valid: Path, token_list: Path, name: str,
+                  module: str = "espnet_dynenc.bin.asr_train") -> Path:
     """ESPnet's collect-stats pass: shapes and feature statistics under ``root/name``."""
     stats = root / name
     shape_args = []
@@ -137,7 +166,7 @@ def collect_stats(root: Path, config: Path, train: Path, valid: Path, token_list
         keys = root / f"{prefix}_keys"
         keys.write_text("".join(line.split()[0] + " 1\n" for line in (data / "wav.scp").read_text().splitlines()))
         shape_args += [f"--{prefix}_shape_file", str(keys)]
-    run_module("espnet_dynenc.bin.asr_train", _common_args(config, token_list) + data_args("train", train)
+    run_module(module, _common_args(config, token_list) + data_args("train", train)
                + data_args("valid", valid) + shape_args + ["--collect_stats", "true", "--output_dir", str(stats)],
                cwd=root)
     return stats
@@ -151,12 +180,13 @@ def training_args(config: Path, train: Path, valid: Path, token_list: Path, stat
         "--output_dir", str(exp)]
 
 
-def train_tiny_model(root: Path, config: Path, train: Path, valid: Path, token_list: Path, exp_name: str = "exp") -> Path:
-    """collect-stats then training through ESPnet's real entry points; the log goes to exp/train.log."""
-    stats = collect_stats(root, config, train, valid, token_list, f"{exp_name}_stats")
+def train_tiny_model(root: Path, config: Path, train: Path, valid: Path, token_list: Path, exp_name: str = "exp",
+                     module: str = "espnet_dynenc.bin.asr_train") -> Path:
+    """collect-stats then training through ESPnet's real entry points (``module``: this
+    package's, or ``espnet2.bin.asr_train`` for a stock model); the log goes to exp/train.log."""
+    stats = collect_stats(root, config, train, valid, token_list, f"{exp_name}_stats", module)
     exp = root / exp_name
-    proc = run_module("espnet_dynenc.bin.asr_train", training_args(config, train, valid, token_list, stats, exp),
-                      cwd=root)
+    proc = run_module(module, training_args(config, train, valid, token_list, stats, exp), cwd=root)
     (exp / "train.log").write_text(proc.stdout + proc.stderr)
     return exp
 

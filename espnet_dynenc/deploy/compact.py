@@ -196,7 +196,7 @@ def compact_model_conf(model_conf: dict) -> dict:
     return conf
 
 
-def _copy_referenced(config: dict, output_dir: Path) -> None:
+def copy_referenced_files(config: dict, output_dir: Path) -> None:
     """Copy the statistics and token files the config points to into ``output_dir`` and
     point the config there (paths as ``output_dir`` was given, ESPnet's convention)."""
     normalize_conf = dict(config.get("normalize_conf") or {})
@@ -279,7 +279,7 @@ def export_compact(model: ESPnetSupernetCTCModel, asr_train_config: str, cut: Cu
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / INFO_FILE).unlink(missing_ok=True)
-    _copy_referenced(train_config, out)
+    copy_referenced_files(train_config, out)
     built = build_compact(model, train_config, cut)
     config = built.config
     write_text_atomically(out / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))

@@ -208,3 +208,33 @@ def test_another_plan_writes_its_own_report_from_finished_runs(tmp_path):
     assert (recipe / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     bad = compare("--report", "ablation.txt")
     assert bad.returncode == 2 and "--report must be a file name ending in .md, got 'ablation.txt'" in bad.stdout
+
+
+def test_a_plan_line_with_a_runner_trains_through_it(tmp_path):
+    """"--runner SCRIPT" first among a plan line's options: SCRIPT gets the run's stages and options
+    in place of ./run.sh (e.g. local/finetune_from_stock.sh); a runner that is not there is refused."""
+    recipe = tmp_path / "recipe"
+    (recipe / "conf").mkdir(parents=True)
+    (recipe / "local").mkdir()
+    (recipe / "run_comparison.sh").symlink_to(TEMPLATE / "run_comparison.sh")
+    (recipe / "path.sh").symlink_to(TEMPLATE / "path.sh")
+    for script, status in (("run.sh", 0), ("local/runner.sh", 3)):
+        (recipe / script).write_text(f'#!/usr/bin/env bash\necho "{script} $*" >>calls.txt\nexit {status}\n')
+        (recipe / script).chmod(0o755)
+    (recipe / "conf" / "des.yaml").write_text("model: supernet_ctc\n")
+    (recipe / "conf" / "plan.tsv").write_text(
+        'tuned  supernet  main  conf/des.yaml  --runner local/runner.sh --subnets "4 8"\n')
+
+    def compare(plan: str = "conf/plan.tsv"):
+        return subprocess.run(["./run_comparison.sh", "--plan", plan, "--seeds", "0"], cwd=recipe,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+
+    proc = compare()
+    assert proc.returncode == 1 and "error: run tuned_seed0 failed" in proc.stdout, proc.stdout
+    assert (recipe / "calls.txt").read_text().splitlines() == [
+        "run.sh --stop_stage 10",
+        "local/runner.sh --stage 11 --stop_stage 13 --asr_config conf/des.yaml --asr_tag tuned_seed0 --asr_args "
+        "--seed 0 --subnets 4 8"]
+    (recipe / "conf" / "missing.tsv").write_text("tuned supernet main conf/des.yaml --runner local/nothing.sh\n")
+    proc = compare("conf/missing.tsv")
+    assert proc.returncode == 2 and "conf/missing.tsv:1: runner 'local/nothing.sh' is not an executable" in proc.stdout

@@ -96,6 +96,8 @@ feats_normalize=global_mvn # feature normalisation
 asr_speech_fold_length=800 # fold length of speech (x100 samples)
 asr_text_fold_length=150   # fold length of text
 asr_train_module=espnet_dynenc.bin.asr_train
+pretrained_model=          # checkpoint to start from, path[:src_key:dst_key:excluded] (ESPnet's --init_param)
+ignore_init_mismatch=false # leave out pretrained tensors that do not fit the model, instead of stopping
 
 # Decoding
 inference_tag=                            # suffix of the decoding directory
@@ -194,6 +196,12 @@ Options (default in brackets):
   --feats_normalize global_mvn|utterance_mvn [${feats_normalize}]
   --asr_speech_fold_length N / --asr_text_fold_length N [${asr_speech_fold_length} / ${asr_text_fold_length}]
   --asr_train_module MODULE    training entry point [${asr_train_module}]
+  --pretrained_model PATH[:SRC:DST:EXCLUDED]
+                               start training from this checkpoint, as ESPnet's asr.sh (the trainer's
+                               --init_param: its tensors under SRC into module DST, without the
+                               comma-separated EXCLUDED prefixes); checked before training against
+                               its config.yaml: token list, Conformer encoder, shapes [none]
+  --ignore_init_mismatch BOOL  leave out its tensors whose name or shape does not fit [${ignore_init_mismatch}]
  Decoding and scoring:
   --inference_asr_model FILE   checkpoint in the experiment directory [${inference_asr_model};
                                if absent: valid.<criterion>.ave*.pth, valid.*.best.pth, latest.pth]
@@ -292,6 +300,7 @@ check_options() {
     check_bool use_lm "${use_lm}"
     check_bool skip_packing "${skip_packing}"
     check_bool size_checkpoints "${size_checkpoints}"
+    check_bool ignore_init_mismatch "${ignore_init_mismatch}"
     local weight
     for weight in ${lm_weight_grid}; do
         is_number "${weight}" || usage_error "--lm_weight_grid: '${weight}' is not a number"
@@ -812,16 +821,17 @@ append_token_count() {
 }
 
 stage_11() {
-    local train_dir=${data_feats}/${train_set} valid_dir=${data_feats}/${valid_set} text_opts norm_opts=() placement
-    local marker=${asr_exp}/.train.done
+    local train_dir=${data_feats}/${train_set} valid_dir=${data_feats}/${valid_set} text_opts model placement
+    local marker=${asr_exp}/.train.done init_opts=(--ignore_init_mismatch "${ignore_init_mismatch}")
     if is_done "${marker}"; then report_skip "${marker}" "training"; return; fi
     require_inputs "run stage 10 first" "${asr_stats_dir}/.done"
-    mapfile -t text_opts < <(text_processing_opts)
-    if [ "${feats_normalize}" = global_mvn ]; then
-        norm_opts=(--normalize global_mvn --normalize_conf "stats_file=${asr_stats_dir}/train/feats_stats.npz")
-    else
-        norm_opts=(--normalize "${feats_normalize}")
+    if [ -n "${pretrained_model}" ]; then
+        [ -n "${pretrained_summary}" ] || pretrained_summary=$(check_pretrained_model) || exit 1
+        log "Stage 11: starting from --pretrained_model ${pretrained_model}: ${pretrained_summary}"
+        init_opts+=(--init_param "${pretrained_model}")
     fi
+    mapfile -t text_opts < <(text_processing_opts)
+    mapfile -t model < <(model_opts)
     mapfile -t placement < <(launcher_placement)
     write_resume_script "${asr_exp}" 11
     log "Stage 11: training ${asr_exp} on ${train_dir} (log: ${asr_exp}/train.log)"
@@ -840,11 +850,44 @@ stage_11() {
         --valid_shape_file "${asr_stats_dir}/valid/speech_shape" \
         --valid_shape_file "${asr_stats_dir}/valid/text_shape.${token_type}" \
         --resume true --fold_length "$((asr_speech_fold_length * 100))" --fold_length "${asr_text_fold_length}" \
-        --frontend_conf fs="${fs}" "${norm_opts[@]}" --output_dir "${asr_exp}" "${config_opts[@]}" ${asr_args} ||
+        "${init_opts[@]}" --output_dir "${asr_exp}" "${model[@]}" ${asr_args} ||
         { stop_progress; fail "Stage 11: training failed; see ${asr_exp}/train.log"; }
     stop_progress
     compgen -G "${asr_exp}/*.pth" >/dev/null || fail "Stage 11: training wrote no checkpoint into ${asr_exp}"
     mark_done "${marker}"
+}
+
+# the options of stage 11 that decide which model ESPnet builds, one per line (--asr_args follow them)
+model_opts() {
+    printf '%s\n' --frontend_conf "fs=${fs}"
+    if [ "${feats_normalize}" = global_mvn ]; then
+        printf '%s\n' --normalize global_mvn --normalize_conf "stats_file=${asr_stats_dir}/train/feats_stats.npz"
+    else
+        printf '%s\n' --normalize "${feats_normalize}"
+    fi
+    [ "${#config_opts[@]}" -eq 0 ] || printf '%s\n' "${config_opts[@]}"
+}
+
+# --pretrained_model against the model stage 11 builds (espnet_dynenc.bin.check_pretrained_model):
+# prints what loads where; on a problem, says it (as a usage error before any stage, as the
+# failure of stage 11 once stages run) and returns 1
+check_pretrained_model() {
+    local opts answer
+    mapfile -t opts < <(model_opts)
+    # shellcheck disable=SC2086
+    if answer=$(run_helper espnet_dynenc.bin.check_pretrained_model --pretrained_model "${pretrained_model}" \
+        --ignore_init_mismatch "${ignore_init_mismatch}" --token_list "${token_list}" \
+        -- "${opts[@]}" ${asr_args} 2>&1); then
+        tail -n 1 <<<"${answer}"
+        return 0
+    fi
+    answer=$(tail -n 1 <<<"${answer}" | sed -e 's/^check_pretrained_model: //')
+    if [ -n "${current_stage}" ]; then
+        log "error: Stage ${current_stage}: ${answer}" >&2
+    else
+        echo "asr.sh: error: ${answer}" >&2
+    fi
+    return 1
 }
 
 # Training progress on the console (epochs, scores, estimate of the rest) while the
@@ -1239,6 +1282,16 @@ check_decoding_setup() {
     fi
 }
 
+# --pretrained_model, checked before any stage runs where it can be: the recipe's token list
+# exists and this call does not remake it. Otherwise stage 11 checks it before it writes anything.
+pretrained_summary=
+check_pretrained_setup() {
+    [ -n "${pretrained_model}" ] && runs_stage 11 && ! is_done "${asr_exp}/.train.done" || return 0
+    [ -f "${pretrained_model%%:*}" ] || usage_error "--pretrained_model: file '${pretrained_model%%:*}' does not exist"
+    [ -f "${token_list}" ] && { ! runs_stage 5 || is_done "$(dirname "${token_list}")/.done"; } || return 0
+    pretrained_summary=$(check_pretrained_model) || exit 2
+}
+
 # whether stage 8 will train the LM in this call (so its checkpoint need not exist yet)
 lm_trained_by_this_call() {
     runs_stage 8 && ! is_done "${lm_exp}/.train.done"
@@ -1274,6 +1327,7 @@ lm_stage() {
 
 # ------------------------------------------------------------------------------- main
 check_decoding_setup
+check_pretrained_setup
 mkdir -p "${expdir}/logs"
 driver_log=${expdir}/logs/asr.$(date '+%Y%m%dT%H%M%S').$$.log
 exec > >(tee -a "${driver_log}") 2>&1

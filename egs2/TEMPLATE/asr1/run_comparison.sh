@@ -19,6 +19,9 @@
 # is done, here or on another machine, so a rerun, or a clone with the summaries, continues
 # where an interrupted comparison stopped; within a run, asr.sh skips finished stages.
 # Delete a run's summary to run it again. Logs: exp/comparison/logs/<method>_seed<seed>.log.
+# A plan line whose options start with "--runner SCRIPT" runs SCRIPT in place of ./run.sh
+# for its stages 11-13 (SCRIPT takes run.sh's options), e.g. local/finetune_from_stock.sh,
+# which pre-trains a stock model and converts it before the run's own training.
 set -euo pipefail
 
 log() {
@@ -48,7 +51,8 @@ comparison.png. Finished work is skipped; an interrupted comparison continues.
 
 Options (default in brackets):
   --plan FILE          runs: "<method> <role> <seed group> <config> [run.sh options]" per line [${plan}]
-                       roles: supernet, alone, pruned, dmao; seed groups: main, other
+                       roles: supernet, alone, pruned, dmao; seed groups: main, other; options
+                       starting with "--runner SCRIPT": SCRIPT trains and decodes the run instead of ./run.sh
   --seeds "S..."       seeds of the "main" runs (rows over seeds show mean ± sd) [${seeds}]
   --other_seeds "S..." seeds of the "other" runs [${other_seeds}]
   --methods "M..."     run only these methods of the plan [all]
@@ -91,6 +95,9 @@ while IFS= read -r line || [ -n "${line}" ]; do
         usage_error "${plan}:${line_number}: unknown seed group '${group}' (main, other)" ;;
     esac
     [ -f "${config}" ] || usage_error "${plan}:${line_number}: config '${config}' does not exist"
+    if [[ ${rest:-} =~ ^--runner[[:space:]]+([^[:space:]]+) ]] && [ ! -x "${BASH_REMATCH[1]}" ]; then
+        usage_error "${plan}:${line_number}: runner '${BASH_REMATCH[1]}' is not an executable script"
+    fi
     if [ -n "${methods}" ] && [[ " ${methods} " != *" ${method} "* ]]; then continue; fi
     plan_names+=("${method}") plan_roles+=("${role}") plan_configs+=("${config}") plan_options+=("${rest:-}")
     plan_seeds+=("${group_seeds}")
@@ -152,14 +159,19 @@ for ((index = 0; index < total; index++)); do
     log "run $((index + 1))/${total}: ${method}, seed ${seed} (${configs[index]}; elapsed $((SECONDS / 60)) min${eta})"
     start=${SECONDS}
     eval "run_options=(${options[index]})"
+    runner=./run.sh
+    if [ "${run_options[0]:-}" = --runner ]; then
+        runner=${run_options[1]}
+        run_options=("${run_options[@]:2}")
+    fi
     run_args=(--asr_config "${configs[index]}" --asr_tag "${tag}" --asr_args "--seed ${seed}" "${run_options[@]}")
     # the run's whole output into its log; its stage 11-13 lines (progress, results) on the console
     set +e
     {
-        ./run.sh --stage 11 --stop_stage 13 "${run_args[@]}" &&
+        "${runner}" --stage 11 --stop_stage 13 "${run_args[@]}" &&
             if [ "${roles[index]}" = supernet ]; then
                 # every size from the full size's checkpoint too (nothing to do when sizes have none of their own)
-                ./run.sh --stage 12 --stop_stage 13 --size_checkpoints false "${run_args[@]}"
+                "${runner}" --stage 12 --stop_stage 13 --size_checkpoints false "${run_args[@]}"
             fi
     } 2>&1 | tee "exp/comparison/logs/${tag}.log" | grep --line-buffered -E "Stage 1[1-3]: "
     status=${PIPESTATUS[0]}
