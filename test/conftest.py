@@ -1,18 +1,13 @@
 """Settings of the whole test session.
 
-tools/run_tests.sh runs the tests in one pytest-xdist worker per core (``--dist loadgroup``):
-
-- the tests of one file go to one worker, so a file's module-scoped fixture (a trained tiny
-  model, say) is made once; tests marked ``xdist_group(NAME)`` go to one worker with the other
-  tests of NAME across files (they share a session fixture, e.g. the finished mini recipe);
-- each worker, and every process it starts (ESPnet trainings, decoders, recipe stages), gets
-  its share of the cores as torch threads (OMP_NUM_THREADS): torch's default, every core in
-  every worker, oversubscribes the cores, and small models then run several times slower
-  than with one thread per core.
+tools/run_tests.sh runs the tests in one pytest-xdist worker per core, the tests of one file
+on one worker (``--dist loadfile``), so that a file's shared fixture (a trained tiny model, the
+finished mini recipe) is made once. Each worker, and every process it starts (ESPnet
+trainings, decoders, recipe stages), gets its share of the cores as torch threads
+(OMP_NUM_THREADS): torch's default, every core in every worker, oversubscribes the cores, and
+small models then run several times slower than with one thread per core.
 """
 import os
-
-import pytest
 
 
 def pytest_configure(config):
@@ -26,9 +21,3 @@ def pytest_configure(config):
 
     torch.set_num_threads(threads)
 
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

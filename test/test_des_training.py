@@ -106,3 +106,28 @@ def test_two_processes_with_the_subnet_training_options_stay_identical(corpus):
     sums = [(exp / f"parameter_checksums.rank{r}.txt").read_text().splitlines() for r in (0, 1)]
     assert sums[0] == sums[1] and [line.split()[0] for line in sums[0]] == ["1", "2", "3", "4", "5", "6"]
     assert len({line.split()[2] for line in sums[0]}) == 6  # every update moved the parameters
+
+
+@pytest.mark.parametrize("name, model_conf, expected", [
+    ("zero_out", {"selector": "iterative_zero_out",
+                  "selector_conf": {"steps_per_iter": [2], "zero_out_counts": [4]}},
+     "Iterative-Zero-Out: iteration 1 ends after update 2"),
+    ("aux_loss", {}, None),  # subnet sizes without a selector: the first units, a CTC head each
+])
+def test_zero_out_and_aux_loss_train_through_espnets_trainer(corpus, name, model_conf, expected):
+    """The comparison's other supernet methods train, validate and checkpoint every size through
+    ESPnet's trainer (the zero-out and Aux-Loss runs of the comparison's plan)."""
+    root, train, valid, tokens = corpus
+    config = write_config(root, model_conf=model_conf, extra={**TRAIN, "max_epoch": 2}, name=f"{name}.yaml")
+    exp = train_tiny_model(root, config, train, valid, tokens, exp_name=f"exp_{name}")
+    log = (exp / "train.log").read_text()
+    assert "2epoch results" in log and "cer_ctc_4" in log
+    if expected:
+        assert expected in log
+    state = _final_state(exp)
+    assert int(state["num_updates"]) == 6
+    masks = state["subnet_masks"]
+    assert int(masks[0].sum()) == 4 and bool((masks[0] <= masks[1]).all())
+    if name == "aux_loss":
+        assert masks[0].tolist() == [True] * 4 + [False] * 4  # the first units: nothing is selected
+    assert (exp / "valid.cer_ctc.best.pth").exists() or (exp / "valid.cer_ctc.ave.pth").exists()

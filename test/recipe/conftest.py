@@ -159,27 +159,3 @@ def tiny_recipe(tmp_path) -> TinyCorpus:
     recipe = make_recipe(tmp_path)
     return write_tiny_corpus(recipe)
 
-
-@dataclass
-class FinishedRecipe:
-    """The mirrored recipe after one real ``./run.sh`` (stages 1-14) and that run's console output."""
-    recipe: Path
-    proc: subprocess.CompletedProcess
-
-    def copy(self, root: Path) -> Path:
-        """A copy of the finished recipe under ``root``, for a test to change (links stay links)."""
-        target = root / "egs2" / "mini_synth" / "asr1"
-        shutil.copytree(self.recipe, target, symlinks=True)
-        return target
-
-
-@pytest.fixture(scope="session")
-def finished_mini_recipe(tmp_path_factory) -> FinishedRecipe:
-    """run.sh end to end once per test session (data, BPE, statistics, training, decoding,
-    scoring, packing); the tests of the recipe's later stages start from copies of it."""
-    from recipe.test_mini_synth_recipe import mirror_recipe, run_recipe
-
-    recipe = mirror_recipe(tmp_path_factory.mktemp("mini_synth"))
-    proc = run_recipe(recipe)
-    assert proc.returncode == 0, proc.stdout[-6000:]
-    return FinishedRecipe(recipe, proc)

@@ -1,14 +1,20 @@
 """The embedded recipe, egs2/mini_synth/asr1/run.sh, end to end with a tiny corpus and model.
 
 The recipe directory is mirrored into a temporary directory (its run.sh, cmd.sh and
-local/data.sh as they are; asr.sh, path.sh and utils linked to the template) so the test
-leaves the repository untouched; only the corpus size and the training config are small.
+local/data.sh as they are; asr.sh, path.sh and utils linked to the template) so the tests
+leave the repository untouched; only the corpus size and the training config are small.
+run.sh runs end to end once (the ``finished_mini_recipe`` fixture); the tests of resuming, of
+a training killed mid-epoch and of the language-model stages start from copies of it. They
+share this file so that one test worker runs them all and makes the recipe once.
 """
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,8 +64,30 @@ def run_recipe(recipe: Path, *args: str) -> subprocess.CompletedProcess:
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
 
 
+@dataclass
+class FinishedRecipe:
+    """The mirrored recipe after one real ``./run.sh`` (stages 1-14) and that run's console output."""
+    recipe: Path
+    proc: subprocess.CompletedProcess
+
+    def copy(self, root: Path) -> Path:
+        """A copy of the finished recipe under ``root``, for a test to change (links stay links)."""
+        target = root / "egs2" / "mini_synth" / "asr1"
+        shutil.copytree(self.recipe, target, symlinks=True)
+        return target
+
+
+@pytest.fixture(scope="session")
+def finished_mini_recipe(tmp_path_factory) -> FinishedRecipe:
+    """run.sh end to end once per test session (data, BPE, statistics, training, decoding,
+    scoring, packing); the tests of the recipe's later stages start from copies of it."""
+    recipe = mirror_recipe(tmp_path_factory.mktemp("mini_synth"))
+    proc = run_recipe(recipe)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    return FinishedRecipe(recipe, proc)
+
+
 @pytest.mark.slow
-@pytest.mark.xdist_group("mini_recipe")
 def test_run_sh_end_to_end_resumes_and_continues_training(finished_mini_recipe, tmp_path):
     proc = finished_mini_recipe.proc
     recipe = finished_mini_recipe.copy(tmp_path)
@@ -125,3 +153,105 @@ def test_run_sh_end_to_end_resumes_and_continues_training(finished_mini_recipe, 
     log = (exp / "train.log").read_text()
     assert "The training was resumed using" in log
     assert "3epoch results" in log and "1epoch results" not in log
+
+
+@pytest.mark.slow
+def test_training_killed_mid_epoch_continues_on_the_next_run(finished_mini_recipe, tmp_path):
+    recipe = finished_mini_recipe.copy(tmp_path)  # stages 1-10 done; the training is made again here
+    shutil.rmtree(recipe / EXP)
+    (recipe / "conf" / "tiny.yaml").write_text(yaml.safe_dump({**CONFIG, "max_epoch": 3}))
+    log = recipe / EXP / "train.log"
+    run = subprocess.Popen(["./run.sh", "--local_data_opts", CORPUS, "--asr_config", "conf/tiny.yaml",
+                            "--nbpe", "30", "--subnets", "4 8", "--stage", "11"], cwd=recipe,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while "2/3epoch started" not in (log.read_text() if log.exists() else ""):
+        assert run.poll() is None and time.monotonic() < deadline, "training ended before epoch 2"
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)  # the recipe, the launcher and the trainer, mid-epoch
+    run.wait()
+    exp = recipe / EXP
+    assert not (exp / ".train.done").exists() and (exp / "checkpoint.pth").is_file()
+    assert "2epoch results" not in log.read_text()
+
+    again = run_recipe(recipe)
+    assert again.returncode == 0, again.stdout[-5000:]
+    resumed = log.read_text()
+    assert "The training was resumed using" in resumed
+    assert "2epoch results" in resumed and "3epoch results" in resumed and "1epoch results" not in resumed
+    assert "Stage 11: training resumed from" in again.stdout and (exp / ".train.done").is_file()
+    assert (exp / "RESULTS.md").is_file()
+
+
+# ---------------------------------------------------------------- with a language model
+LM_CONFIG = {
+    "lm": "seq_rnn",
+    "lm_conf": {"unit": 32, "nlayers": 1},
+    "optim": "adam",
+    "optim_conf": {"lr": 0.01},
+    "batch_type": "folded",
+    "batch_size": 8,
+    "max_epoch": 2,
+    "best_model_criterion": [["valid", "loss", "min"]],
+    "keep_nbest_models": 1,
+    "num_workers": 0,
+    "seed": 0,
+}
+DECODE_CONFIG = {"beam_size": 3, "ctc_weight": 1.0, "lm_weight": 0.3, "penalty": 0.0}
+LM_OPTIONS = ["--use_lm", "true", "--lm_config", "conf/tiny_lm.yaml", "--inference_config", "conf/decode_lm.yaml",
+              "--lm_weight_grid", "0.0 0.5", "--skip_packing", "true"]
+LM_EXP = "exp/lm_tiny_lm_en_bpe30"
+DECODE = "decode_lm_lm_lm_tiny_lm_en_bpe30_valid.loss.ave_lm_weight_tuned_asr_model_valid.cer_ctc.ave"
+
+
+@pytest.mark.slow
+def test_lm_stages_and_beam_search_with_the_lm_for_every_size(finished_mini_recipe, tmp_path):
+    recipe = finished_mini_recipe.copy(tmp_path)  # stages 1-14 done without an LM (greedy decoding)
+    (recipe / "conf" / "tiny_lm.yaml").write_text(yaml.safe_dump(LM_CONFIG))
+    (recipe / "conf" / "decode_lm.yaml").write_text(yaml.safe_dump(DECODE_CONFIG))
+    proc = run_recipe(recipe, "--stop_stage", "13", *LM_OPTIONS)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+
+    # stage 6: the LM's text is the training transcripts, the dev and test texts
+    train_text = read_table(recipe / "data" / "train" / "text")
+    assert read_table(recipe / "dump" / "raw" / "lm_train.txt") == train_text
+    assert len(read_table(recipe / "dump" / "raw" / "lm_test.txt")) == 8
+    # stages 7-9: ESPnet's statistics, training and perplexity
+    assert (recipe / "exp" / "lm_stats_en_bpe30" / "train" / "text_shape.bpe").is_file()
+    lm = recipe / LM_EXP
+    assert (lm / ".train.done").is_file() and (lm / "valid.loss.ave.pth").exists()
+    assert yaml.safe_load((lm / "config.yaml").read_text())["token_list"] == \
+        yaml.safe_load((recipe / EXP / "config.yaml").read_text())["token_list"]
+    assert float((lm / "perplexity_test" / "ppl").read_text()) > 1.0
+    assert "Stage 9: perplexity of dump/raw/test/text:" in proc.stdout
+
+    # stage 12: lm_weight chosen per size on dev, then beam search + LM on test
+    decode = recipe / EXP / DECODE
+    chosen = yaml.safe_load((decode / "lm_weights.yaml").read_text())
+    assert chosen["grid"] == [0.0, 0.5] and set(chosen["lm_weight"]) == {"4", "8"}
+    assert set(chosen["dev_wer"]["4"]) == {0.0, 0.5}
+    for size in ("4", "8"):
+        assert len(read_table(decode / "test" / size / "text")) == 8
+        stats = yaml.safe_load((decode / "test" / size / "decode_stats.yaml").read_text())
+        assert stats["decoding"] == "beam + LM" and stats["beam_size"] == 3 and stats["num_threads"] == 1
+        assert stats["lm_weight"] == chosen["lm_weight"][size] and stats["rtf"] > 0
+        assert len(read_table(decode / "lm_weight_tuning" / "0.5" / "dev" / size / "text")) == 8
+    results = (recipe / EXP / "RESULTS.md").read_text()
+    assert f"`{(EXP + '/' + DECODE)}` (beam + LM (beam 3, lm_weight" in results
+    rows = [line for line in results.splitlines() if line.startswith(("| 4 |", "| 8 |"))]
+    assert len(rows) == 2 and "n/a" not in results
+
+    # greedy decoding of the same model, then RESULTS.md compares the two decodings per size
+    greedy = run_recipe(recipe, "--stage", "12", "--stop_stage", "13", "--skip_packing", "true")
+    assert greedy.returncode == 0, greedy.stdout[-3000:]
+    results = (recipe / EXP / "RESULTS.md").read_text()
+    assert "## Decodings compared" in results
+    compared = [line for line in results.splitlines() if line.startswith(("| greedy |", "| beam + LM |"))]
+    assert len(compared) == 4
+
+    # a rerun finds every LM stage and the tuned decoding done
+    again = run_recipe(recipe, "--stage", "6", "--stop_stage", "12", *LM_OPTIONS)
+    assert again.returncode == 0, again.stdout[-3000:]
+    for what in ("LM text", "LM statistics", "LM training", "LM perplexity", "lm_weight tuning", "decoding of test"):
+        assert f"{what}" in again.stdout and "already done" in again.stdout, what
+    assert "Stage 12: decoding dump/raw" not in again.stdout

@@ -4,13 +4,12 @@
   mode; an ``ssh`` on PATH that runs the command on this machine stands in for the remote
   login) finish with exit status 0 and are decoded and scored;
 * a rank that fails during an epoch fails the stage: exit status non-zero, the failing
-  rank's traceback in train.log and on the console, no ``.train.done``;
-* a training killed with SIGKILL in the middle of an epoch continues from its last
-  finished epoch when the recipe is run again, and the later stages run.
+  rank's traceback in train.log and on the console, no ``.train.done``.
+
+A training killed with SIGKILL mid-epoch is in test_mini_synth_recipe (it starts from the
+finished mini recipe made there).
 """
 import os
-import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +18,6 @@ import pytest
 import yaml
 
 from recipe.conftest import DATA_OPTS, read_table, run_asr
-from recipe.test_mini_synth_recipe import CONFIG as MINI_CONFIG, CORPUS, EXP as MINI_EXP, run_recipe
 from recipe.test_recipe_end_to_end import CONFIG
 
 EXP = "exp/asr_train_tiny_raw_en_bpe20"
@@ -82,32 +80,3 @@ def test_a_rank_that_fails_during_an_epoch_fails_the_stage(tiny_recipe):
     assert "Traceback (most recent call last)" in log and broken.name in log
     assert "Stage 11: error in training: Traceback" in proc.stdout
     assert "Stage 11: training failed; see" in proc.stdout
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("mini_recipe")
-def test_training_killed_mid_epoch_continues_on_the_next_run(finished_mini_recipe, tmp_path):
-    recipe = finished_mini_recipe.copy(tmp_path)  # stages 1-10 done; the training is made again here
-    shutil.rmtree(recipe / MINI_EXP)
-    (recipe / "conf" / "tiny.yaml").write_text(yaml.safe_dump({**MINI_CONFIG, "max_epoch": 3}))
-    log = recipe / MINI_EXP / "train.log"
-    run = subprocess.Popen(["./run.sh", "--local_data_opts", CORPUS, "--asr_config", "conf/tiny.yaml",
-                            "--nbpe", "30", "--subnets", "4 8", "--stage", "11"], cwd=recipe,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 600
-    while "2/3epoch started" not in (log.read_text() if log.exists() else ""):
-        assert run.poll() is None and time.monotonic() < deadline, "training ended before epoch 2"
-        time.sleep(0.05)
-    os.killpg(run.pid, signal.SIGKILL)  # the recipe, the launcher and the trainer, mid-epoch
-    run.wait()
-    exp = recipe / MINI_EXP
-    assert not (exp / ".train.done").exists() and (exp / "checkpoint.pth").is_file()
-    assert "2epoch results" not in log.read_text()
-
-    again = run_recipe(recipe)
-    assert again.returncode == 0, again.stdout[-5000:]
-    resumed = log.read_text()
-    assert "The training was resumed using" in resumed
-    assert "2epoch results" in resumed and "3epoch results" in resumed and "1epoch results" not in resumed
-    assert "Stage 11: training resumed from" in again.stdout and (exp / ".train.done").is_file()
-    assert (exp / "RESULTS.md").is_file()
