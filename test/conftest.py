@@ -21,3 +21,11 @@ def pytest_configure(config):
 
     torch.set_num_threads(threads)
 
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with slow tests first (run_tests.sh keeps this order: ``--no-loadscope-reorder``):
+    a worker then ends the run with the quick files, not with one long file while the other
+    worker waits."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: collection order otherwise

@@ -61,11 +61,21 @@ def lm_args(lm):
     return ["--lm_train_config", f"{lm}/config.yaml", "--lm_file", f"{lm}/valid.loss.ave.pth"]
 
 
-def beam(root, exp, lm, valid, out_name, *extra):
+def beam(root, exp, lm, valid, out_name, *extra, in_process=False):
+    """ctc_beam_inference with the LM, in a fresh interpreter or (``in_process``, tiny_asr.run_main)
+    in this one."""
     out = root / out_name
-    run_module("espnet_dynenc.bin.ctc_beam_inference", asr_args(exp, valid) + lm_args(lm) + SEARCH + [
-        "--output_dir", str(out), "--subnets", "4 8", "--flops_reference_seconds", "2", *extra], cwd=root)
+    in_process_or_not(in_process, "espnet_dynenc.bin.ctc_beam_inference", asr_args(exp, valid) + lm_args(lm) + SEARCH + [
+        "--output_dir", str(out), "--subnets", "4 8", "--flops_reference_seconds", "2", *extra], root)
     return out
+
+
+def in_process_or_not(in_process, module, args, cwd):
+    if not in_process:
+        return run_module(module, args, cwd=cwd)
+    proc = run_main(module, args, cwd=cwd)
+    assert proc.returncode == 0, f"{module} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    return proc
 
 
 def beam_fails(root, *args):
@@ -93,7 +103,7 @@ def test_each_size_takes_its_own_tuned_weight(models, tmp_path):
     root, exp, lm, valid = models
     weights = tmp_path / "lm_weights.yaml"
     weights.write_text(yaml.safe_dump({"lm_weight": {"4": 0.0, "8": 0.7}}))
-    out = beam(root, exp, lm, valid, "beam_tuned", "--lm_weights", str(weights))
+    out = beam(root, exp, lm, valid, "beam_tuned", "--lm_weights", str(weights), in_process=True)
     assert yaml.safe_load((out / "4" / "decode_stats.yaml").read_text())["lm_weight"] == 0.0
     assert yaml.safe_load((out / "8" / "decode_stats.yaml").read_text())["lm_weight"] == 0.7
     weights.write_text(yaml.safe_dump({"lm_weight": {"4": 0.0}}))
@@ -105,8 +115,8 @@ def test_each_size_takes_its_own_tuned_weight(models, tmp_path):
 def test_without_lm_it_is_plain_beam_search(models):
     root, exp, _, valid = models
     out = root / "beam_only"
-    run_module("espnet_dynenc.bin.ctc_beam_inference", asr_args(exp, valid) + SEARCH + [
-        "--output_dir", str(out), "--subnets", "8"], cwd=root)
+    in_process_or_not(True, "espnet_dynenc.bin.ctc_beam_inference", asr_args(exp, valid) + SEARCH + [
+        "--output_dir", str(out), "--subnets", "8"], root)
     stats = yaml.safe_load((out / "8" / "decode_stats.yaml").read_text())
     assert stats["decoding"] == "beam" and "lm_weight" not in stats
 

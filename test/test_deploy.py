@@ -117,8 +117,11 @@ def trained(tmp_path_factory):
 
 
 def _export(trained, name: str, *options: str) -> Path:
-    proc = run_module("espnet_dynenc.bin.export_subnet", MODEL + [*options, "--output_dir", f"export/{name}"],
-                      cwd=trained.root)
+    """export_subnet in this process (tiny_asr.run_main: no 5-9 s of ESPnet start-up per export);
+    test_stock_export_loads_in_a_process_that_never_imports_this_package loads one elsewhere."""
+    proc = run_main("espnet_dynenc.bin.export_subnet", MODEL + [*options, "--output_dir", f"export/{name}"],
+                    cwd=trained.root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert "bytes (model.pth)" in proc.stdout
     return trained.root / "export" / name
 
@@ -142,10 +145,11 @@ def test_compact_sizes_decode_the_tokens_of_the_supernet_sizes(trained):
     for name, path in exports.items():
         out = f"decode_{name}"
         batch = "3" if info[name]["encoder"] == "dynamic_conformer" else "1"  # stock ESPnet batches differ on padding
-        run_module("espnet_dynenc.bin.ctc_greedy_inference", [
+        decoded = run_main("espnet_dynenc.bin.ctc_greedy_inference", [  # the fixture ran it in a subprocess
             "--asr_train_config", f"{path}/config.yaml", "--asr_model_file", f"{path}/model.pth",
             "--data_path_and_name_and_type", "valid/wav.scp,speech,sound", "--output_dir", out, "--batch_size", batch],
             cwd=trained.root)
+        assert decoded.returncode == 0, decoded.stderr[-3000:]
         units = info[name]["units"]
         compact, reference = trained.root / out / str(units), trained.decode / "valid" / supernet[name]
         assert _token_int(compact) == _token_int(reference), name

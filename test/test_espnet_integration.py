@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import yaml
 
-from tiny_asr import (REPO, make_data_dir, run_module, train_tiny_model, write_config,
+from tiny_asr import (REPO, make_data_dir, run_main, run_module, train_tiny_model, write_config,
                       write_token_list)
 
 pytestmark = pytest.mark.slow
@@ -67,19 +67,26 @@ def test_speech2text_decodes_a_chosen_subnet(trained):
             "--subnet", "5"], cwd=root)
 
 
-def _greedy(root, exp, valid, out_name, batch_size, subnets="4 8"):
+def _greedy(root, exp, valid, out_name, batch_size, subnets="4 8", in_process=False):
+    """ctc_greedy_inference in a fresh interpreter, or with ``in_process`` in this one
+    (tiny_asr.run_main: no ESPnet start-up); raises AssertionError with its output on failure."""
     out = root / out_name
-    run_module("espnet_dynenc.bin.ctc_greedy_inference", [
-        "--asr_train_config", f"{exp}/config.yaml", "--asr_model_file", f"{exp}/valid.cer_ctc.ave.pth",
-        "--data_path_and_name_and_type", f"{valid}/wav.scp,speech,sound", "--output_dir", str(out),
-        "--batch_size", str(batch_size), "--subnets", subnets, "--flops_reference_seconds", "2"], cwd=root)
+    args = ["--asr_train_config", f"{exp}/config.yaml", "--asr_model_file", f"{exp}/valid.cer_ctc.ave.pth",
+            "--data_path_and_name_and_type", f"{valid}/wav.scp,speech,sound", "--output_dir", str(out),
+            "--batch_size", str(batch_size), "--subnets", subnets, "--flops_reference_seconds", "2"]
+    if not in_process:
+        run_module("espnet_dynenc.bin.ctc_greedy_inference", args, cwd=root)
+        return out
+    proc = run_main("espnet_dynenc.bin.ctc_greedy_inference", args, cwd=root)
+    if proc.returncode != 0:
+        raise AssertionError(f"ctc_greedy_inference failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return out
 
 
 def test_greedy_decoder_batched_equals_unbatched_for_every_size(trained):
     root, exp, valid = trained
     batched = _greedy(root, exp, valid, "greedy_b3", 3)
-    single = _greedy(root, exp, valid, "greedy_b1", 1)
+    single = _greedy(root, exp, valid, "greedy_b1", 1, in_process=True)
     keys = [line.split()[0] for line in (valid / "wav.scp").read_text().splitlines()]
     for size in ("4", "8"):
         for name in ("text", "token", "token_int", "score"):
@@ -97,7 +104,7 @@ def test_greedy_decoder_batched_equals_unbatched_for_every_size(trained):
 def test_greedy_decoder_rejects_unknown_size(trained):
     root, exp, valid = trained
     with pytest.raises(AssertionError, match=r"--subnets: 6 is not one of this model's sizes \[4, 8\]"):
-        _greedy(root, exp, valid, "greedy_bad", 2, subnets="4 6")
+        _greedy(root, exp, valid, "greedy_bad", 2, subnets="4 6", in_process=True)
     assert not (root / "greedy_bad" / "4" / "decode_stats.yaml").exists()
 
 
