@@ -1,8 +1,9 @@
 """Settings of the whole test session.
 
-tools/run_tests.sh runs the tests in one pytest-xdist worker per core, the tests of one file
-on one worker (``--dist loadfile``), so that a file's shared fixture (a trained tiny model, the
-finished mini recipe) is made once. Each worker, and every process it starts (ESPnet
+tools/run_tests.sh runs the tests in one pytest-xdist worker per core, test by test
+(``--dist load``; a module-scoped fixture is made once on each worker that runs a test of its
+file: measured on 2 cores, this finished sooner than whole files per worker, whose long files
+leave one worker idle at the end). Each worker, and every process it starts (ESPnet
 trainings, decoders, recipe stages), gets its share of the cores as torch threads
 (OMP_NUM_THREADS): torch's default, every core in every worker, oversubscribes the cores, and
 small models then run several times slower than with one thread per core.
@@ -22,10 +23,3 @@ def pytest_configure(config):
     torch.set_num_threads(threads)
 
 
-
-def pytest_collection_modifyitems(config, items):
-    """Files with slow tests first (run_tests.sh keeps this order: ``--no-loadscope-reorder``):
-    a worker then ends the run with the quick files, not with one long file while the other
-    worker waits."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow_files)  # stable: collection order otherwise

@@ -3,9 +3,9 @@
 The recipe directory is mirrored into a temporary directory (its run.sh, cmd.sh and
 local/data.sh as they are; asr.sh, path.sh and utils linked to the template) so the tests
 leave the repository untouched; only the corpus size and the training config are small.
-run.sh runs end to end once (the ``finished_mini_recipe`` fixture); the tests of resuming, of
-a training killed mid-epoch and of the language-model stages start from copies of it. They
-share this file so that one test worker runs them all and makes the recipe once.
+run.sh runs end to end once per test worker (the ``finished_mini_recipe`` fixture); the tests
+of resuming, of a training killed mid-epoch and of the language-model stages start from
+copies of it.
 """
 import json
 import os
