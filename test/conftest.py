@@ -21,5 +21,3 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(threads)
-
-
