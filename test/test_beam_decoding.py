@@ -3,7 +3,7 @@ asr_inference decoding one chosen subnet, and its refusals of bad input."""
 import pytest
 import yaml
 
-from tiny_asr import make_data_dir, run_main, run_module, train_tiny_model, write_config, write_token_list
+from tiny_asr import made_once, run_main, run_module, trained_supernet
 
 pytestmark = pytest.mark.slow
 LM_CONFIG = {
@@ -43,12 +43,11 @@ def train_lm(root, train, valid, tokens, name="lm"):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
+    """The session's tiny supernet (tiny_asr.trained_supernet, shared with the deploy tests) and
+    an LM trained once per session on its transcripts; decoding outputs go to a folder of this file."""
     root = tmp_path_factory.mktemp("beam")
-    train = make_data_dir(root, "train", 12, seed=0)
-    valid = make_data_dir(root, "valid", 4, seed=1)
-    tokens = write_token_list(root)
-    exp = train_tiny_model(root, write_config(root), train, valid, tokens)
-    lm = train_lm(root, train, valid, tokens)
+    _, train, valid, tokens, exp = trained_supernet(tmp_path_factory)
+    lm = made_once(tmp_path_factory, "lm", lambda folder: train_lm(folder, train, valid, tokens)) / "lm"
     return root, exp, lm, valid
 
 

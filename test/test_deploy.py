@@ -1,6 +1,7 @@
 """Deploying one size: compact ESPnet models, the stock case, ESPnet's packer, ONNX, the size that fits."""
 import json
 import math
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from espnet_dynenc.deploy.choose import Candidate, Row, budget_limits, choose, m
 from espnet_dynenc.deploy.compact import Cut, build_compact
 from espnet_dynenc.reallocation import apply_architecture
 from espnet_dynenc.deploy.onnx_export import ComputedPositionalEncoding
-from tiny_asr import run_main, run_module, tiny_corpus, train_tiny_model, write_config
+from tiny_asr import run_main, run_module, trained_supernet
 
 MODEL = ["--asr_train_config", "exp/config.yaml", "--asr_model_file", "exp/varied.pth"]
 
@@ -95,12 +96,16 @@ def _run(args, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A 2-block supernet of sizes 4 (block 0) and 8 (both blocks), trained one epoch; its CTC
-    heads are replaced by random ones so that every utterance decodes to several tokens."""
+    """The session's tiny supernet of sizes 4 (block 0) and 8 (both blocks), trained one epoch
+    (tiny_asr.trained_supernet, shared with the beam tests), with its CTC heads replaced by
+    random ones in a copy here, so that every utterance decodes to several tokens."""
     root = tmp_path_factory.mktemp("deploy")
-    root, train, valid, tokens = tiny_corpus(root)
-    exp = train_tiny_model(root, write_config(root, model_conf={"subnet_sizes": [4, 8]}), train, valid, tokens)
-    state = torch.load(exp / "valid.cer_ctc.ave.pth", map_location="cpu")
+    _, _, shared_valid, _, model = trained_supernet(tmp_path_factory)
+    (root / "valid").symlink_to(shared_valid, target_is_directory=True)
+    valid, exp = root / "valid", root / "exp"
+    exp.mkdir()
+    shutil.copy(model / "config.yaml", exp / "config.yaml")
+    state = torch.load(model / "valid.cer_ctc.ave.pth", map_location="cpu")
     generator = torch.Generator().manual_seed(0)
     for key in [k for k in state if k.endswith("ctc_lo.weight")]:
         state[key] = 3.0 * torch.randn(state[key].shape, generator=generator)

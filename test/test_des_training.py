@@ -63,18 +63,29 @@ def test_interrupted_and_resumed_run_selects_the_same_masks(corpus):
     torch.testing.assert_close(a["selector.scores"], b["selector.scores"])
 
 
-def test_two_process_training_through_espnet_launcher(corpus):
-    """ESPnet's launcher in its multi-host mode, with an ``ssh`` that runs on this machine:
-    two gloo ranks, four sizes (a random middle size per Step-2 update), no unused_parameters."""
+def test_two_process_training_through_espnet_launcher_with_every_subnet_option(corpus):
+    """ESPnet's launcher in its multi-host mode, with an ``ssh`` that runs on this machine: two
+    gloo ranks, four sizes (a random middle size per Step-2 update, the same on both ranks), no
+    unused_parameters, Step 1 then Step 2, and every option of the subnet passes at once: in-place
+    distillation (non-blank frames, ramped), size-aware weights, dropout in the supernet pass only,
+    subnets starting at a fraction of the training, recomputed subnet activations. After every
+    update both ranks hold the same parameters, bit for bit."""
     root, train, valid, tokens = corpus
     conf = {"subnet_sizes": [2, 4, 6, 8], "selector": "simple_topk",
-            "selector_conf": {"updates_per_k_step": 1, "k_reduction": 2}, "log_sandwich_draws": True}
-    config = write_config(root, model_conf=conf, extra={"batch_size": 4, "max_epoch": 2}, name="ddp.yaml")
+            "selector_conf": {"updates_per_k_step": 1, "k_reduction": 2}, "log_sandwich_draws": True,
+            "sandwich_stochastic_depth": 0.2,
+            "inplace_distillation": {"weight": 1.0, "ramp_updates": 2, "frames": "non_blank"},
+            "subnet_loss_weighting": "size_aware", "pass_regularization": "supernet_only",
+            "subnet_start_fraction": 0.2, "checkpoint_subnets": True, "log_parameter_checksums": True}
+    config = write_config(root, model_conf=conf, encoder_conf={"dropout_rate": 0.1, "positional_dropout_rate": 0.1},
+                          extra={"batch_size": 4, "max_epoch": 2, "num_iters_per_epoch": 3}, name="ddp.yaml")
     proc, exp = train_two_processes(root, config, train, valid, tokens, "exp_ddp")
     log = (exp / "train.log").read_text() if (exp / "train.log").exists() else ""
     assert proc.returncode == 0, proc.stderr[-3000:] + log[-5000:]
     assert "world_size=2" in log or "dist_world_size: 2" in (exp / "config.yaml").read_text()
-    # 12 utterances, batch 4 -> 3 updates per epoch; Step 1 = 3 updates (k = 6, 4, 2).
+    # 12 utterances, batch 4: 3 updates per epoch, 6 in all; the subnets start at update
+    # round(0.2 x 6) = 1; Step 1 = 3 updates (k = 6, 4, 2).
+    assert "only the supernet trains from update 0; the smaller subnets start at update 1" in log
     assert "DES: Step 1 ends after update 3" in log
     state = _final_state(exp)
     assert int(state["num_updates"]) == 6
@@ -82,27 +93,6 @@ def test_two_process_training_through_espnet_launcher(corpus):
     draws = [(exp / f"sandwich_draws.rank{r}.txt").read_text().splitlines() for r in (0, 1)]
     assert draws[0] == draws[1] and [line.split()[0] for line in draws[0]] == ["3", "4", "5"]
     assert all(len(line.split()) == 4 and line.split()[1] == "2" and line.split()[3] == "8" for line in draws[0])
-
-
-def test_two_processes_with_the_subnet_training_options_stay_identical(corpus):
-    """Two gloo ranks with in-place distillation (non-blank frames, ramped), size-aware
-    weights, dropout in the supernet pass only, subnets starting at a fraction of the
-    training, recomputed subnet activations, and Step 1 then Step 2: after every update both
-    ranks hold the same parameters, bit for bit."""
-    root, train, valid, tokens = corpus
-    conf = {"subnet_sizes": [4, 8], "selector": "simple_topk",
-            "selector_conf": {"updates_per_k_step": 1, "k_reduction": 2}, "sandwich_stochastic_depth": 0.2,
-            "inplace_distillation": {"weight": 1.0, "ramp_updates": 2, "frames": "non_blank"},
-            "subnet_loss_weighting": "size_aware", "pass_regularization": "supernet_only",
-            "subnet_start_fraction": 0.2, "checkpoint_subnets": True, "log_parameter_checksums": True}
-    config = write_config(root, model_conf=conf, encoder_conf={"dropout_rate": 0.1, "positional_dropout_rate": 0.1},
-                          extra={"batch_size": 4, "max_epoch": 2, "num_iters_per_epoch": 3}, name="ddp_options.yaml")
-    proc, exp = train_two_processes(root, config, train, valid, tokens, "exp_ddp_options")
-    log = (exp / "train.log").read_text() if (exp / "train.log").exists() else ""
-    assert proc.returncode == 0, proc.stderr[-3000:] + log[-5000:]
-    # 3 updates per epoch, 6 in all: the subnets start at update round(0.2 x 6) = 1; Step 1 = 2 updates (k = 6, 4)
-    assert "only the supernet trains from update 0; the smaller subnets start at update 1" in log
-    assert "DES: Step 1 ends after update 2" in log
     sums = [(exp / f"parameter_checksums.rank{r}.txt").read_text().splitlines() for r in (0, 1)]
     assert sums[0] == sums[1] and [line.split()[0] for line in sums[0]] == ["1", "2", "3", "4", "5", "6"]
     assert len({line.split()[2] for line in sums[0]}) == 6  # every update moved the parameters

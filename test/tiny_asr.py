@@ -5,10 +5,13 @@ import copy
 import importlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
+
+import filelock
 
 import numpy as np
 import soundfile
@@ -157,9 +160,30 @@ def _common_args(config: Path, token_list: Path) -> List[str]:
             "--config", str(config), "--ngpu", "0", "--num_workers", "0"]
 
 
+# (module, train, valid, token list, frontend settings) -> the stats folder made for them
+_STATS_MADE: Dict[Tuple[str, ...], Path] = {}
+
+
+def _stats_key(module: str, config: Path, train: Path, valid: Path, token_list: Path) -> Tuple[str, ...]:
+    """What ESPnet's collect-stats output depends on: the data, the token list and the frontend
+    (its shapes and feature statistics do not change with the model, the optimizer or the batch size)."""
+    settings = yaml.safe_load(config.read_text())
+    frontend = yaml.safe_dump({k: settings.get(k) for k in ("frontend", "frontend_conf", "input_size",
+                                                            "use_preprocessor", "token_type")}, sort_keys=True)
+    return (module, *(str(path.resolve()) for path in (train, valid, token_list)), frontend)
+
+
 def collect_stats(root: Path, config: Path, train: Path, valid: Path, token_list: Path, name: str,
                   module: str = "espnet_dynenc.bin.asr_train") -> Path:
-    """ESPnet's collect-stats pass: shapes and feature statistics under ``root/name``."""
+    """ESPnet's collect-stats pass: shapes and feature statistics under ``root/name``.
+
+    Made once per data, token list and frontend in a test process: a later training of the same
+    data with another model or schedule reads the folder made first (an ESPnet start-up of 5-9 s
+    saved per training). The cache is per process, so each pytest-xdist worker makes its own."""
+    key = _stats_key(module, config, train, valid, token_list)
+    made = _STATS_MADE.get(key)
+    if made is not None and (made / "train" / "feats_stats.npz").exists():
+        return made
     stats = root / name
     shape_args = []
     for prefix, data in (("train", train), ("valid", valid)):
@@ -169,6 +193,7 @@ def collect_stats(root: Path, config: Path, train: Path, valid: Path, token_list
     run_module(module, _common_args(config, token_list) + data_args("train", train)
                + data_args("valid", valid) + shape_args + ["--collect_stats", "true", "--output_dir", str(stats)],
                cwd=root)
+    _STATS_MADE[key] = stats
     return stats
 
 
@@ -216,3 +241,34 @@ def report_encoder_names(process_index: int, out_file: str) -> None:
     from espnet2.tasks.asr import encoder_choices
 
     Path(out_file).write_text(" ".join(sorted(encoder_choices.classes)))
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder that ``make(folder)`` fills once per test session, shared by every test file and
+    every pytest-xdist worker: the first to ask makes it under a lock, the others wait and read it.
+
+    For what several test files only read (a trained tiny model, an LM): each file's module
+    fixture would otherwise train its own on every worker that runs one of its tests. The folder
+    counts as made when ``make`` returned (a marker written last); a failed ``make`` leaves none."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's folder
+    folder = shared / f"made_once_{name}"
+    with filelock.FileLock(f"{folder}.lock"):
+        if not (folder / ".made").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            make(folder)
+            (folder / ".made").write_text("")
+    return folder
+
+
+def trained_supernet(tmp_path_factory) -> Tuple[Path, Path, Path, Path, Path]:
+    """The tiny supernet of sizes 4 and 8 (``write_config``'s defaults) trained one epoch on
+    ``tiny_corpus``, made once per session: (folder, train, valid, token list, experiment dir).
+    Read it, never write into it; tests that change the model copy what they change."""
+    def make(folder: Path) -> None:
+        _, train, valid, tokens = tiny_corpus(folder)
+        train_tiny_model(folder, write_config(folder), train, valid, tokens)
+
+    folder = made_once(tmp_path_factory, "supernet", make)
+    return folder, folder / "train", folder / "valid", folder / "tokens.txt", folder / "exp"
