@@ -1,7 +1,7 @@
 """Greedy CTC decoding: merge repeats, drop blanks, batch-independent."""
 import torch
 
-from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode
+from espnet_dynenc.greedy_ctc import greedy_ctc_decode
 
 
 def test_merges_repeats_and_drops_blanks_within_valid_frames():

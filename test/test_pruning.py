@@ -7,12 +7,12 @@ import torch
 import yaml
 from espnet2.asr.ctc import CTC
 
-from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode
+from espnet_dynenc.checkpoint_jobs.dev_scoring import DevScorer, character_errors
 from espnet_dynenc.encoder import DynamicConformerEncoder
+from espnet_dynenc.greedy_ctc import greedy_ctc_decode
 from espnet_dynenc.model.schedule import SubnetPass
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
 from espnet_dynenc.pruning import STRATEGIES, blocks_to_remove
-from espnet_dynenc.pruning.dev_scoring import DevScorer, character_errors
 from espnet_dynenc.pruning.strategies import every_other_blocks, greedy_blocks, svcca_blocks, top_blocks
 from tiny_asr import make_data_dir, run_module, train_tiny_model, write_config, write_token_list
 

@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List
 
-from espnet_dynenc.decode.loading import load_model
+from espnet_dynenc.checkpoint_jobs.loading import load_model
 from espnet_dynenc.deploy.choose import (Row, export_candidates, find_candidates, measure_candidates,
                                          read_text)
 from espnet_dynenc.deploy.measure import BACKENDS

@@ -27,8 +27,8 @@ from espnet2.asr.ctc import CTC
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from espnet2.asr.frontend.default import DefaultFrontend
 
-from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode
 from espnet_dynenc.encoder import DynamicConformerEncoder
+from espnet_dynenc.greedy_ctc import greedy_ctc_decode
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel, SubnetPass
 
 

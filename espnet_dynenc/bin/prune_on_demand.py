@@ -26,8 +26,8 @@ from typing import List, Optional
 
 from espnet2.utils.types import str2triple_str, str_or_none
 
-from espnet_dynenc.pruning.dev_scoring import METRICS
-from espnet_dynenc.pruning.on_demand import PlanRequest, plan_pruning
+from espnet_dynenc.checkpoint_jobs.dev_scoring import METRICS
+from espnet_dynenc.checkpoint_jobs.prune_on_demand import PlanRequest, plan_pruning
 from espnet_dynenc.pruning.strategies import STRATEGIES
 
 

@@ -22,7 +22,7 @@ from typing import List, Optional
 
 from espnet2.utils.types import str2triple_str, str_or_none
 
-from espnet_dynenc.analysis.svcca_report import SVCCARequest, analyse
+from espnet_dynenc.checkpoint_jobs.svcca_analysis import SVCCARequest, analyse
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -19,15 +19,14 @@ from espnet_dynenc.registration import load_asr_task
 
 load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
 
-from espnet2.tasks.asr import ASRTask  # noqa: E402
 from espnet2.text.build_tokenizer import build_tokenizer  # noqa: E402
 from espnet2.text.token_id_converter import TokenIDConverter  # noqa: E402
 
 from espnet_dynenc.analysis.complexity import count_units, model_complexity, subnet_complexity  # noqa: E402
-from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode  # noqa: E402
-from espnet_dynenc.decode.loading import check_model_files, load_ctc_model  # noqa: E402
+from espnet_dynenc.checkpoint_jobs.loading import build_inference_iterator, check_model_files, load_ctc_model  # noqa: E402
 from espnet_dynenc.decode.targets import DecodeTarget, parse_sizes, pruning_targets, size_targets  # noqa: E402
 from espnet_dynenc.decode.writer import SubnetWriter  # noqa: E402
+from espnet_dynenc.greedy_ctc import greedy_ctc_decode  # noqa: E402
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel, SubnetPass  # noqa: E402
 
 
@@ -142,17 +141,8 @@ def checkpoint_groups(request: DecodeRequest, model, targets: Sequence[DecodeTar
 def build_loader(request: DecodeRequest, train_args):
     """ESPnet's inference iterator over the request's data, in batches of ``request.batch_size``
     (the greedy and the beam decoder read their data the same way)."""
-    return ASRTask.build_streaming_iterator(
-        request.data_path_and_name_and_type,
-        dtype=request.dtype,
-        batch_size=request.batch_size,
-        key_file=request.key_file,
-        num_workers=request.num_workers,
-        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
-        collate_fn=ASRTask.build_collate_fn(train_args, False),
-        allow_variable_data_keys=False,
-        inference=True,
-    )
+    return build_inference_iterator(train_args, request.data_path_and_name_and_type, request.batch_size,
+                                    request.key_file, request.num_workers, request.dtype)
 
 
 @torch.no_grad()

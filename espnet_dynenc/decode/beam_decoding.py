@@ -30,9 +30,9 @@ load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
 from espnet2.bin.asr_inference import Speech2Text  # noqa: E402
 
 from espnet_dynenc.analysis.complexity import model_complexity, subnet_complexity  # noqa: E402
+from espnet_dynenc.checkpoint_jobs.loading import check_model_files  # noqa: E402
 from espnet_dynenc.decode.batch_decoding import (  # noqa: E402
     DecodeRequest, build_loader, checkpoint_groups, sampling_rate, set_threads, targets_for)
-from espnet_dynenc.decode.loading import check_model_files  # noqa: E402
 from espnet_dynenc.decode.lm_weights import read_lm_weights  # noqa: E402
 from espnet_dynenc.decode.targets import DecodeTarget  # noqa: E402
 from espnet_dynenc.decode.token_lists import check_lm_matches_asr  # noqa: E402

@@ -241,7 +241,7 @@ class ChooseRequest:
 
 def choose_subnet(request: ChooseRequest) -> Tuple[List[Row], Row]:
     """Find, export, measure, mark the front and choose; optionally export the choice."""
-    from espnet_dynenc.decode.loading import load_model
+    from espnet_dynenc.checkpoint_jobs.loading import load_model
 
     for backend in request.backends:
         if backend not in BACKENDS:

@@ -308,7 +308,7 @@ def export_from_files(asr_train_config: str, asr_model_file: str, output_dir: st
                       pruning_plan: Optional[str] = None, strategy: Optional[str] = None,
                       depth: Optional[int] = None) -> CompactExport:
     """Load the supernet, check the options and export (``bin/export_subnet``'s work)."""
-    from espnet_dynenc.decode.loading import load_model
+    from espnet_dynenc.checkpoint_jobs.loading import load_model
 
     model, _ = load_model(asr_train_config, asr_model_file)
     cut = resolve_cut(model, size, pruning_plan, strategy, depth)

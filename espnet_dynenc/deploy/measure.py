@@ -41,9 +41,9 @@ def _pytorch_decoder(model_dir: str, num_threads: int) -> Tuple[Callable, int]:
     import torch
 
     torch.set_num_threads(num_threads)
+    from espnet_dynenc.checkpoint_jobs.loading import load_ctc_model
     from espnet_dynenc.decode.batch_decoding import build_text_converter, sampling_rate
-    from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode
-    from espnet_dynenc.decode.loading import load_ctc_model
+    from espnet_dynenc.greedy_ctc import greedy_ctc_decode
     from espnet2.text.token_id_converter import TokenIDConverter
 
     model, train_args = load_ctc_model(os.path.join(model_dir, "config.yaml"), os.path.join(model_dir, "model.pth"))

@@ -249,7 +249,7 @@ def export_onnx_from_files(asr_train_config: str, asr_model_file: str, output_di
                            pruning_plan: Optional[str] = None, strategy: Optional[str] = None,
                            depth: Optional[int] = None, quantize: Optional[str] = None) -> OnnxExport:
     """Load the supernet, check the options and export (``bin/export_onnx``'s work)."""
-    from espnet_dynenc.decode.loading import load_model
+    from espnet_dynenc.checkpoint_jobs.loading import load_model
     from espnet_dynenc.deploy.compact import resolve_cut
 
     model, _ = load_model(asr_train_config, asr_model_file)

@@ -34,6 +34,7 @@ import torch
 from espnet_dynenc.distributed import rank
 from espnet_dynenc.model.checkpoint_entry import AveragedEntry, loadable
 from espnet_dynenc.model.schedule import PASS_REGULARIZATIONS, SubnetPass, regularize_passes, step1_passes, step2_passes
+from espnet_dynenc.model.subnet_report import append_score_history, write_subnet_report
 from espnet_dynenc.model.subnets import mask_to_string
 from espnet_dynenc.selection import SELECTORS
 from espnet_dynenc.selection.relaxed_topk import nested_masks, top_k_units
@@ -381,15 +382,11 @@ class DESState:
         """``subnets.yaml`` and plots into the experiment dir (rank 0, when one is set)."""
         if model.report_dir is None or rank() != 0:
             return
-        from espnet_dynenc.analysis.subnet_report import write_subnet_report
-
         write_subnet_report(model, model.report_dir)
 
     def _append_score_history(self, update: int, report_dir: Optional[Path]) -> None:
         if report_dir is None or rank() != 0:
             return
-        from espnet_dynenc.analysis.subnet_report import append_score_history
-
         append_score_history(report_dir, update, self.selector.ranking().tolist())
 
     def _log_state(self, state, update: int) -> None:

@@ -20,7 +20,7 @@ given depth is a separate choice; this module offers four:
 ``greedy``
     Remove one block at a time, each time the one whose removal gives the best (lowest)
     dev score together with the blocks already removed. The score is any callable on a
-    set of removed blocks, e.g. dev CTC loss or CER (``espnet_dynenc.pruning.dev_scoring``).
+    set of removed blocks, e.g. dev CTC loss or CER (``espnet_dynenc.checkpoint_jobs.dev_scoring``).
 
 Ties (equal similarity or score) go to the later block, the end of the encoder that
 intermediate CTC already trains to be cut off; so every choice is deterministic.

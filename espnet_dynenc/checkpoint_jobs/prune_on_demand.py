@@ -1,7 +1,8 @@
 """Plan layer pruning on demand for a trained model: the work behind ``bin/prune_on_demand``.
 
-For every strategy and target depth, the blocks to remove are chosen (``strategies``) and
-the pruned encoder is scored on dev data (``dev_scoring``). The frontend runs once per dev
+For every strategy and target depth, the blocks to remove are chosen
+(``espnet_dynenc.pruning.strategies``) and the pruned encoder is scored on dev data
+(``dev_scoring``). The frontend runs once per dev
 batch and each removal set is scored once, however many depths share it. The result is a
 :class:`~espnet_dynenc.pruning.plan.PruningPlan` (``pruning_plan.yaml``) plus the dev
 scores of every removal set (``dev_scores.tsv``).
@@ -15,9 +16,9 @@ import torch
 
 from espnet_dynenc.analysis.svcca import block_redundancy, collect_block_outputs
 from espnet_dynenc.atomic_files import write_text_atomically
-from espnet_dynenc.decode.loading import load_model
-from espnet_dynenc.pruning.dev_data import check_subnet, check_svcca_options, load_dev_batches
-from espnet_dynenc.pruning.dev_scoring import DevScorer
+from espnet_dynenc.checkpoint_jobs.dev_data import check_subnet, check_svcca_options, load_dev_batches
+from espnet_dynenc.checkpoint_jobs.dev_scoring import DevScorer
+from espnet_dynenc.checkpoint_jobs.loading import load_model
 from espnet_dynenc.pruning.plan import PruningPlan
 from espnet_dynenc.pruning.strategies import STRATEGIES, blocks_to_remove
 

@@ -1,8 +1,8 @@
 """The SVCCA analysis of a trained encoder's layers: the work behind ``bin/svcca_analysis``.
 
 Collects the frontend output and every block's output of one subnet on dev utterances,
-compares every pair of layers with SVCCA (``analysis/svcca.py``) and writes the matrix,
-its labelled table, each block's input-output similarity and a heatmap.
+compares every pair of layers with SVCCA (``espnet_dynenc.analysis.svcca``) and writes
+the matrix, its labelled table, each block's input-output similarity and a heatmap.
 """
 import logging
 from dataclasses import dataclass
@@ -14,8 +14,8 @@ import torch
 
 from espnet_dynenc.analysis.svcca import block_similarity_matrix, collect_block_outputs, layer_labels
 from espnet_dynenc.atomic_files import replace_atomically, write_text_atomically
-from espnet_dynenc.decode.loading import load_model
-from espnet_dynenc.pruning.dev_data import check_subnet, check_svcca_options, load_dev_batches
+from espnet_dynenc.checkpoint_jobs.dev_data import check_subnet, check_svcca_options, load_dev_batches
+from espnet_dynenc.checkpoint_jobs.loading import load_model
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Callable, Collection, Dict, FrozenSet, List, Optional, Sequen
 import editdistance
 import torch
 
-from espnet_dynenc.decode.greedy_ctc import greedy_ctc_decode
+from espnet_dynenc.greedy_ctc import greedy_ctc_decode
 from espnet_dynenc.encoder.dynamic_conformer import EmbeddedInput
 from espnet_dynenc.model.schedule import SubnetPass
 

@@ -1,19 +1,14 @@
 """A small dev set, loaded the way ESPnet's inference does, and the options that go with it.
 
 Pruning on demand (Lee et al., Interspeech 2021) and its SVCCA analysis both look at a
-trained model (loaded by ``espnet_dynenc.decode.loading``) on a few hundred dev
-utterances, held in memory because every candidate removal set is scored on the same
-batches.
+trained model (loaded by ``loading``) on a few hundred dev utterances, held in memory
+because every candidate removal set is scored on the same batches.
 """
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-from espnet_dynenc.registration import load_asr_task
-
-load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
-
-from espnet2.tasks.asr import ASRTask  # noqa: E402
+from espnet_dynenc.checkpoint_jobs.loading import build_inference_iterator
 
 
 def check_svcca_options(max_frames: int, variance_kept: float) -> None:
@@ -49,19 +44,9 @@ def load_dev_batches(train_args, data_path_and_name_and_type: Sequence[Tuple[str
     needed = {"speech", "text"} if with_text else {"speech"}
     if not needed <= names:
         raise ValueError(f"--data_path_and_name_and_type: needs {sorted(needed)}, got {sorted(names)}")
-    loader = ASRTask.build_streaming_iterator(
-        data_path_and_name_and_type,
-        dtype="float32",
-        batch_size=batch_size,
-        key_file=key_file,
-        num_workers=num_workers,
-        preprocess_fn=ASRTask.build_preprocess_fn(train_args, False),
-        collate_fn=ASRTask.build_collate_fn(train_args, False),
-        # Text alongside speech is not an "inference" input for ESPnet's checks; extra
-        # streams (e.g. text given to the SVCCA tool) are simply not used.
-        allow_variable_data_keys=True,
-        inference=not with_text,
-    )
+    # Extra streams (e.g. text given to the SVCCA tool) are simply not used.
+    loader = build_inference_iterator(train_args, data_path_and_name_and_type, batch_size, key_file,
+                                      num_workers, with_text=with_text, extra_streams=True)
     keys = ("speech", "speech_lengths", "text", "text_lengths") if with_text else ("speech", "speech_lengths")
     batches: List[Tuple[torch.Tensor, ...]] = []
     taken = 0

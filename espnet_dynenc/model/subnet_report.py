@@ -7,6 +7,9 @@ Writes into an experiment directory:
 * ``subnets.png``: which units each size keeps (the paper's Figure 2);
 * ``selection_scores.png``: the score of every unit over Step 1, from
   ``selection_scores.tsv`` (one line per logged update: the update, then L scores).
+
+DES training writes it as it goes (``des_state``: the scores at every logged update, the
+rest at the end of each epoch), so it sits beside the model it reports on.
 """
 import os
 from pathlib import Path
