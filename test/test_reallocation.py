@@ -23,6 +23,7 @@ from espnet_dynenc.reallocation import (
     regroup,
     rescale_dropout,
 )
+from espnet_dynenc.reallocation.kinds import KINDS, default_group_size, designated_tensors, group_layout, unit_kind
 
 CONF = dict(output_size=16, attention_heads=4, linear_units=64, num_blocks=2, cnn_module_kernel=3,
             macaron_style=True, rel_pos_type="latest", dropout_rate=0.0, positional_dropout_rate=0.0)
@@ -224,6 +225,25 @@ def test_gather_state_maps_optimizer_moments_like_parameters():
     torch.testing.assert_close(gathered["pointwise_conv1.weight"][12:16], moments["pointwise_conv1.weight"][28:32])
     with pytest.raises(ValueError, match="state: 'w_1.weight'"):
         gather_state(conv, {"w_1.weight": torch.zeros(1)}, [0])
+
+
+def test_the_kinds_table_covers_every_unit_of_a_block():
+    """Each unit of a block finds its kind, whose score is measured on tensors the kind groups."""
+    enc = _encoder()
+    for spec in enc.encoders[0].units:
+        module = getattr(enc.encoders[0], spec.module_name)
+        kind = unit_kind(module)
+        assert kind is KINDS[spec.kind]
+        scored = {entry.name for entry in designated_tensors(module)}
+        assert scored and scored <= set(kind.designated) & {entry.name for entry in group_layout(module)}
+    assert [default_group_size(kind, 16) for kind in KINDS] == [16, 1, 4]
+    with pytest.raises(ValueError, match="Linear has no DMAO groups .expected FeedForward, ConvFeedForward, "
+                                         "MultiHeadSelfAttention or ConvolutionModule"):
+        unit_kind(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="kind: unknown module kind 'heads'"):
+        default_group_size("heads", 16)
+    with pytest.raises(ValueError, match="d_model=2: the default conv group size"):
+        default_group_size("conv", 2)
 
 
 # ---------------------------------------------------------------------- blocks and encoder

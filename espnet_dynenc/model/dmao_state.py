@@ -24,7 +24,7 @@ import torch
 from espnet_dynenc.distributed import append_parameter_checksum, rank, world_size
 from espnet_dynenc.model.checkpoint_entry import AveragedEntry, loadable
 from espnet_dynenc.reallocation.controller import DMAOController
-from espnet_dynenc.reallocation.groups import default_group_size, group_sizes_for
+from espnet_dynenc.reallocation.kinds import default_group_size, group_sizes_for
 from espnet_dynenc.reallocation.optimizer_state import missing_parameters
 from espnet_dynenc.reallocation.report import plot_event, update_config_widths, write_architecture_yaml
 

@@ -19,8 +19,9 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import torch
 
-from espnet_dynenc.reallocation.groups import apply_architecture, group_sizes_for, num_groups, resolve_group_size
+from espnet_dynenc.reallocation.groups import num_groups
 from espnet_dynenc.reallocation.importance import METHODS, ImportanceTracker
+from espnet_dynenc.reallocation.kinds import group_sizes_for, resolve_group_size
 from espnet_dynenc.reallocation.optimizer_state import replace_parameters
 from espnet_dynenc.reallocation.reallocate import (
     DropoutReference,
@@ -29,6 +30,7 @@ from espnet_dynenc.reallocation.reallocate import (
     rescaled_dropouts,
     set_output_dropouts,
 )
+from espnet_dynenc.reallocation.rebuild import apply_architecture
 
 OPTIMIZER_STATE = ("gather", "reset")
 
@@ -216,7 +218,8 @@ class DMAOController:
         if not any(index_lists):
             return False
         internal, output = rescaled_dropouts(self.encoder, groups, self.dropout_reference)
-        changes = apply_architecture(self.encoder, index_lists, self.config.group_sizes, dropout_rates=internal)
+        changes = apply_architecture(self.encoder, index_lists, group_sizes=self.config.group_sizes,
+                                     dropout_rates=internal)
         set_output_dropouts(self.encoder, output)
         live = list(live_parameters())
         for optimizer in optimizers:

@@ -16,33 +16,21 @@ The paper's ablations replace the product by the gradient (``gradient``) or the 
 Scores are measured every N updates from that update's gradients and smoothed,
 ``score <- 0.1 * old + 0.9 * new``.
 """
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
-from espnet_dynenc.reallocation.groups import (
+from espnet_dynenc.reallocation.kinds import (
     GroupedTensor,
-    group_layout,
+    designated_tensors,
     group_sizes_for,
-    module_kind,
     module_width,
     resolve_group_size,
 )
 
 METHODS = ("taylor", "gradient", "weight")
-_DESIGNATED = {
-    "ffn": ("w_1.weight", "w_1.bias"),
-    "conv": ("pointwise_conv1.weight", "pointwise_conv1.bias"),
-    "mhsa": ("linear_out.weight",),
-}
 
 ScoreKey = Tuple[int, str]  # (block, module name)
-
-
-def designated_tensors(module: torch.nn.Module) -> List[GroupedTensor]:
-    """The grouped tensors a module's score is measured on (biases only where present)."""
-    names = _DESIGNATED[module_kind(module)]
-    return [entry for entry in group_layout(module) if entry.name in names]
 
 
 def _per_group_abs_sum(x: torch.Tensor, entry: GroupedTensor, n: int) -> torch.Tensor:

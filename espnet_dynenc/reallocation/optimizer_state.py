@@ -12,7 +12,8 @@ from typing import Dict, Iterable, Sequence
 
 import torch
 
-from espnet_dynenc.reallocation.groups import ModuleChange, gather_state
+from espnet_dynenc.reallocation.groups import gather_state
+from espnet_dynenc.reallocation.rebuild import ModuleChange
 
 
 def _successors(changes: Sequence[ModuleChange]) -> Dict[int, tuple]:

@@ -16,14 +16,9 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from espnet_dynenc.reallocation.groups import (
-    ModuleChange,
-    apply_architecture,
-    group_parameter_cost,
-    group_sizes_for,
-    num_groups,
-    resolve_group_size,
-)
+from espnet_dynenc.reallocation.groups import group_parameter_cost, num_groups
+from espnet_dynenc.reallocation.kinds import group_sizes_for, resolve_group_size
+from espnet_dynenc.reallocation.rebuild import ModuleChange, apply_architecture
 
 ScoreKey = Tuple[int, str]
 
@@ -305,7 +300,8 @@ def reallocate(
     groups = {(b, name): len(listed) for b, lists in enumerate(index_lists) for name, listed in lists.items()}
     internal, output = rescaled_dropouts(encoder, groups, dropout_reference)
     before = sum(p.numel() for p in encoder.parameters())
-    changes = apply_architecture(encoder, index_lists, group_sizes, split_output, noise_std, generator, internal)
+    changes = apply_architecture(encoder, index_lists, group_sizes=group_sizes, split_output=split_output,
+                                 noise_std=noise_std, generator=generator, dropout_rates=internal)
     set_output_dropouts(encoder, output)
     after = sum(p.numel() for p in encoder.parameters())
     if after - before != summary.param_change:
