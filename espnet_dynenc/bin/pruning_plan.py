@@ -2,7 +2,7 @@
 
     python -m espnet_dynenc.bin.pruning_plan --plan exp/x/decode_y/pruning/pruning_plan.yaml --field subnet
 
-The recipe driver asks this instead of parsing the YAML itself; a field the file lacks
+A shell script asks this instead of parsing the YAML itself; a field the file lacks
 prints an empty line. A missing or malformed plan exits with status 1 and names it.
 """
 import argparse

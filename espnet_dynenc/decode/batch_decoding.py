@@ -22,10 +22,10 @@ load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
 from espnet2.text.build_tokenizer import build_tokenizer  # noqa: E402
 from espnet2.text.token_id_converter import TokenIDConverter  # noqa: E402
 
-from espnet_dynenc.analysis.complexity import count_units, model_complexity, subnet_complexity  # noqa: E402
+from espnet_dynenc.analysis.complexity import count_units  # noqa: E402
 from espnet_dynenc.checkpoint_jobs.loading import build_inference_iterator, check_model_files, load_ctc_model  # noqa: E402
 from espnet_dynenc.decode.targets import DecodeTarget, parse_sizes, pruning_targets, size_targets  # noqa: E402
-from espnet_dynenc.decode.writer import SubnetWriter  # noqa: E402
+from espnet_dynenc.decode.writer import DecodingPass, SubnetWriter  # noqa: E402
 from espnet_dynenc.greedy_ctc import greedy_ctc_decode  # noqa: E402
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel, SubnetPass  # noqa: E402
 
@@ -174,7 +174,7 @@ def decode_batches(model, loader, targets: Sequence[DecodeTarget], out_root: Pat
     supernet = isinstance(model, ESPnetSupernetCTCModel)
     converter = TokenIDConverter(token_list=model.token_list)
     blank_id = model.blank_id
-    writers = {target: SubnetWriter(out_root / target.out_dir) for target in targets}
+    writers = {target: SubnetWriter(target, out_root) for target in targets}
     # Targets that run the same encoder (e.g. two strategies removing the same blocks) share
     # one computation per batch and its time.
     same_encoder: Dict[Tuple[int, Tuple[int, ...]], List[SubnetWriter]] = {}
@@ -211,22 +211,6 @@ def decode_batches(model, loader, targets: Sequence[DecodeTarget], out_root: Pat
             for writer in group:
                 writer.seconds += seconds
         logging.info("decoded %d utterances (%.1f s of audio)", num_utts, audio_seconds)
-    complexities = {(size, skip): (subnet_complexity(model, size, flops_reference_seconds, fs, skip) if supernet
-                                   else model_complexity(model, flops_reference_seconds, fs))
-                    for size, skip in same_encoder}
-    for target, writer in writers.items():
-        complexity = complexities[(target.size, target.skip_blocks)]
-        decode_seconds = frontend_seconds + writer.seconds
-        writer.finish({
-            "subnet": target.size,
-            **dict(target.labels),
-            "skip_blocks": list(target.skip_blocks),
-            **({"checkpoint": checkpoint} if checkpoint else {}),
-            "num_utterances": num_utts,
-            "audio_seconds": round(audio_seconds, 3),
-            "decode_seconds": round(decode_seconds, 4),
-            "rtf": round(decode_seconds / audio_seconds, 6) if audio_seconds > 0 else None,
-            "parameters": complexity.parameters,
-            "flops_per_second": complexity.flops_per_second,
-        })
-        logging.info("%s: %d utterances, RTF %.4f", target.out_dir, num_utts, decode_seconds / max(audio_seconds, 1e-9))
+    done = DecodingPass(model, fs, flops_reference_seconds, num_utts, audio_seconds, frontend_seconds, checkpoint)
+    for writer in writers.values():
+        writer.finish(done)

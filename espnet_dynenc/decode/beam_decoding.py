@@ -29,14 +29,13 @@ load_asr_task()  # registers dynamic_conformer and supernet_ctc, quietly
 
 from espnet2.bin.asr_inference import Speech2Text  # noqa: E402
 
-from espnet_dynenc.analysis.complexity import model_complexity, subnet_complexity  # noqa: E402
 from espnet_dynenc.checkpoint_jobs.loading import check_model_files  # noqa: E402
 from espnet_dynenc.decode.batch_decoding import (  # noqa: E402
     DecodeRequest, build_loader, checkpoint_groups, sampling_rate, set_threads, targets_for)
 from espnet_dynenc.decode.lm_weights import read_lm_weights  # noqa: E402
 from espnet_dynenc.decode.targets import DecodeTarget  # noqa: E402
 from espnet_dynenc.decode.token_lists import check_lm_matches_asr  # noqa: E402
-from espnet_dynenc.decode.writer import SubnetWriter  # noqa: E402
+from espnet_dynenc.decode.writer import DecodingPass, SubnetWriter  # noqa: E402
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel  # noqa: E402
 
 
@@ -157,32 +156,23 @@ def decode_with_beam_search(request: BeamRequest) -> None:
             speech2text = build_speech2text(replace(request, asr_model_file=path))
             model = speech2text.asr_model
         loader = build_loader(request, train_args)  # batch_size 1: check_request refuses more
-        writers = {target: SubnetWriter(Path(request.output_dir) / target.out_dir) for target in group}
+        writers = {target: SubnetWriter(target, Path(request.output_dir)) for target in group}
         audio_seconds, num_utts = decode_utterances(speech2text, loader, group, weights, writers, fs)
-        supernet = isinstance(model, ESPnetSupernetCTCModel)
+        done = DecodingPass(model, fs, request.flops_reference_seconds, num_utts, audio_seconds,
+                            checkpoint=Path(path).name)
         for target, writer in writers.items():
-            complexity = (subnet_complexity(model, target.size, request.flops_reference_seconds, fs,
-                                            target.skip_blocks)
-                          if supernet else model_complexity(model, request.flops_reference_seconds, fs))
-            writer.finish({
-                "subnet": target.size,
-                **dict(target.labels),
-                "skip_blocks": list(target.skip_blocks),
-                "checkpoint": Path(path).name,
-                "decoding": decoding_name(request),
-                "num_threads": torch.get_num_threads(),
-                "beam_size": request.search.beam_size,
-                "ctc_weight": request.search.ctc_weight,
-                **({"lm_weight": weights[target]} if request.uses_lm else {}),
-                "num_utterances": num_utts,
-                "audio_seconds": round(audio_seconds, 3),
-                "decode_seconds": round(writer.seconds, 4),
-                "rtf": round(writer.seconds / audio_seconds, 6) if audio_seconds > 0 else None,
-                "parameters": complexity.parameters,
-                "flops_per_second": complexity.flops_per_second,
-            })
-            logging.info("%s: %d utterances, RTF %.4f", target.out_dir, num_utts,
-                         writer.seconds / max(audio_seconds, 1e-9))
+            writer.finish(done, search_settings(request, weights[target]))
+
+
+def search_settings(request: BeamRequest, lm_weight: float) -> Dict[str, object]:
+    """How a target was searched, for its decode_stats (``lm_weight`` only with an LM)."""
+    return {
+        "decoding": decoding_name(request),
+        "num_threads": torch.get_num_threads(),
+        "beam_size": request.search.beam_size,
+        "ctc_weight": request.search.ctc_weight,
+        **({"lm_weight": lm_weight} if request.uses_lm else {}),
+    }
 
 
 def decode_utterances(speech2text: Speech2Text, loader, targets: Sequence[DecodeTarget],

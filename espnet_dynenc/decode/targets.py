@@ -6,17 +6,28 @@ every target on each batch, so their real-time factors are measured side by side
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
+from espnet_dynenc.decode.outputs import DecodeOutput
 from espnet_dynenc.pruning.plan import PruningPlan
 
 
 @dataclass(frozen=True)
 class DecodeTarget:
-    """One encoder configuration to decode: a subnet size with some blocks removed."""
+    """One encoder configuration to decode: a subnet size with some blocks removed, and the
+    output it is written to."""
 
-    out_dir: str  # relative to the decoder's output directory
+    output: DecodeOutput
     size: int
     skip_blocks: Tuple[int, ...]
-    labels: Tuple[Tuple[str, object], ...] = ()  # extra decode_stats entries
+
+    @property
+    def out_dir(self) -> str:
+        """The output's folder, relative to the decoder's output directory."""
+        return self.output.relative_dir
+
+    @property
+    def labels(self) -> Tuple[Tuple[str, object], ...]:
+        """Extra decode_stats entries (a pruned output's strategy and depth)."""
+        return self.output.labels
 
 
 def parse_sizes(text: str, model) -> List[int]:
@@ -34,12 +45,11 @@ def parse_sizes(text: str, model) -> List[int]:
 
 
 def size_targets(sizes: Sequence[int], skip_blocks: Sequence[int]) -> List[DecodeTarget]:
-    return [DecodeTarget(str(size), size, tuple(skip_blocks)) for size in sizes]
+    return [DecodeTarget(DecodeOutput.whole(size), size, tuple(skip_blocks)) for size in sizes]
 
 
 def pruning_targets(plan_file: str, model) -> List[DecodeTarget]:
     """``pruned/<strategy>/<depth>`` targets of a prune_on_demand plan; a plan for another model is an error."""
     plan = PruningPlan.load(plan_file, model)
-    return [DecodeTarget(f"pruned/{strategy}/{depth}", plan.subnet, removed,
-                         (("strategy", strategy), ("depth", depth)))
+    return [DecodeTarget(DecodeOutput.pruned(strategy, depth), plan.subnet, removed)
             for strategy, depth, removed in plan.removal_sets()]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from espnet_dynenc.decode.outputs import DecodeOutput, finished_outputs, pruning_plan_file
 from espnet_dynenc.deploy.measure import BACKENDS
 from espnet_dynenc.scoring.wer import align, count_errors
 
@@ -59,19 +60,20 @@ class Row:
 
 
 def find_candidates(decode_dir: Path, test_set: str) -> List[Candidate]:
-    """Sizes (``<size>/decode_stats.yaml``) and pruned depths found for ``test_set``."""
+    """The sizes and pruned depths decoded (finished) for ``test_set``; pruned ones in the order of their plan."""
     root = decode_dir / test_set
     if not root.is_dir():
         raise ValueError(f"--test_set: no {root} (decode it first, stage 12)")
-    sizes = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / "decode_stats.yaml").is_file())
-    candidates = [Candidate(str(size), size) for size in sizes]
-    plan_path = decode_dir / "pruning" / "pruning_plan.yaml"
-    if (root / "pruned").is_dir() and plan_path.is_file():
+    outputs = finished_outputs(root)
+    candidates = [Candidate(str(output.size), output.size) for output in outputs if not output.is_pruned]
+    pruned = {output for output in outputs if output.is_pruned}
+    plan_path = pruning_plan_file(decode_dir)
+    if pruned and plan_path.is_file():
         from espnet_dynenc.pruning.plan import PruningPlan
 
         plan = PruningPlan.load(plan_path)
         for strategy, depth, _ in plan.removal_sets():
-            if (root / "pruned" / strategy / str(depth) / "decode_stats.yaml").is_file():
+            if DecodeOutput.pruned(strategy, depth) in pruned:
                 candidates.append(Candidate(f"{plan.subnet}/{strategy}/{depth}", plan.subnet, strategy, depth))
     if not candidates:
         raise ValueError(f"--decode_dir {decode_dir}: nothing decoded for {test_set}")
@@ -258,7 +260,7 @@ def choose_subnet(request: ChooseRequest) -> Tuple[List[Row], Row]:
     model, _ = load_model(request.asr_train_config, request.asr_model_file)
     work_dir = Path(request.work_dir) if request.work_dir else decode_dir / "deploy"
     exported = export_candidates(model, request.asr_train_config, request.asr_model_file, candidates,
-                                 decode_dir / "pruning" / "pruning_plan.yaml", work_dir, request.backends)
+                                 pruning_plan_file(decode_dir), work_dir, request.backends)
     rows = measure_candidates(exported, candidates, request.backends, request.wav_scp, read_text(text),
                               request.num_threads, request.max_utterances, work_dir)
     mark_pareto(rows)

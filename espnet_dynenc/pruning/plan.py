@@ -2,8 +2,8 @@
 
 One type for every program that touches the file, so its layout and its checks live in
 one place: ``prune_on_demand`` makes and saves it, the greedy decoder, the results table
-and the exporters load it, and the recipe driver asks ``python -m
-espnet_dynenc.bin.pruning_plan`` for a field instead of parsing YAML in shell.
+and the exporters load it, and ``python -m espnet_dynenc.bin.pruning_plan`` prints a field
+so that shell scripts need not parse YAML.
 
 The file is plain YAML (keys in this order)::
 

@@ -45,14 +45,15 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_dynenc.atomic_files import write_text_atomically
+from espnet_dynenc.decode.outputs import (
+    DecodeOutput, decode_dir_name, dev_scores_file, finished_sizes, per_size_name, pruning_plan_file)
 from espnet_dynenc.pruning.plan import PruningPlan
 from espnet_dynenc.recipe.results_table import human, load_stats, markdown_table, read_sum_avg
 from espnet_dynenc.scoring.bootstrap import CONFIDENCE, REPLICATES, Interval, UtteranceErrors, paired_bootstrap
 from espnet_dynenc.scoring.sclite_format import score_files
 
 ROLES = ("supernet", "alone", "pruned", "dmao")
-DECODE_DIR = "decode_ctc_greedy_asr_model_valid.cer_ctc.ave"
-PER_SIZE = "_per_size"  # asr.sh's suffix of a decoding whose sizes come from their own checkpoints
+DECODE_DIR = decode_dir_name()  # asr.sh's greedy decoding of valid.cer_ctc.ave.pth
 SUMMARY_VERSION = 1
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) \(trainer:\d+\) INFO: (.*)")
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "num_updates", "subnet_masks")
@@ -137,13 +138,9 @@ def measure(folders: Dict[str, Path], units: int) -> Optional[Measured]:
 def size_results(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_DIR) -> Dict[int, Measured]:
     """Every size decoded for ``run`` (in units)."""
     root = run.exp_dir / decode_dir
-    sizes = set()
-    for test_set in test_sets:
-        if (root / test_set).is_dir():
-            sizes |= {int(p.name) for p in (root / test_set).iterdir() if p.is_dir() and p.name.isdigit()}
     out = {}
-    for size in sorted(sizes):
-        measured = measure({t: root / t / str(size) for t in test_sets}, size)
+    for size in finished_sizes(root / test_set for test_set in test_sets):
+        measured = measure({t: DecodeOutput.whole(size).folder(root / t) for t in test_sets}, size)
         if measured is not None:
             out[size] = measured
     return out
@@ -160,20 +157,20 @@ def pruned_results(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_
     """``{blocks kept: {strategy: Measured}}``, plus under ``"best"`` the strategy with the
     lowest dev CER (then dev CTC loss) at that depth."""
     root = run.exp_dir / decode_dir
-    plan_path = root / "pruning" / "pruning_plan.yaml"
+    plan_path = pruning_plan_file(root)
     if not plan_path.is_file():
         return {}
     plan = PruningPlan.load(plan_path)
     per_block = plan.subnet // plan.num_blocks
     dev: Dict[int, List[dict]] = {}
-    scores = root / "pruning" / "dev_scores.tsv"
+    scores = dev_scores_file(root)
     if scores.is_file():
         with open(scores, encoding="utf-8") as f:
             for row in csv.DictReader(f, delimiter="\t"):
                 dev.setdefault(int(row["depth"]), []).append(row)
     out: Dict[int, Dict[str, Measured]] = {}
     for strategy, depth, _ in plan.removal_sets():
-        folders = {t: root / t / "pruned" / strategy / str(depth) for t in test_sets}
+        folders = {t: DecodeOutput.pruned(strategy, depth).folder(root / t) for t in test_sets}
         measured = measure(folders, depth * per_block)
         if measured is not None:
             out.setdefault(depth, {})[strategy] = measured
@@ -280,7 +277,8 @@ class Collected:
 def primary_decode_dir(run: Run, decode_dir: str = DECODE_DIR) -> str:
     """The decoding a run's sizes are read from: the one with each size's own checkpoint
     (``<decode_dir>_per_size``) when asr.sh made it, else ``decode_dir``."""
-    return decode_dir + PER_SIZE if (run.exp_dir / (decode_dir + PER_SIZE)).is_dir() else decode_dir
+    per_size = per_size_name(decode_dir)
+    return per_size if (run.exp_dir / per_size).is_dir() else decode_dir
 
 
 def discover_test_sets(runs: Sequence[Run], decode_dir: str = DECODE_DIR,

@@ -1,30 +1,30 @@
-"""Stage 12: merge the outputs of parallel decoding jobs, size by size.
+"""Stage 12: merge the outputs of parallel decoding jobs, output by output.
 
-Each job directory holds ``<size>/{text,token,token_int,score,decode_stats.yaml}`` (and
-``pruned/<strategy>/<depth>/`` with the same files when pruning was decoded). Each merged
-output directory gets the line files concatenated and sorted by utterance id, and one
-``decode_stats.yaml`` whose totals add up the jobs' and whose real-time factor is
-sum(decode_seconds) / sum(audio_seconds) (the ratio of sums, not the mean of ratios).
+Each job directory holds the outputs it decoded, in the layout of
+``espnet_dynenc.decode.outputs`` (``<size>/`` and, when pruning was decoded,
+``pruned/<strategy>/<depth>/``, each with ``text``, ``token``, ``token_int``, ``score`` and
+``decode_stats.yaml``). Each merged output directory gets the line files concatenated and
+sorted by utterance id, and one ``decode_stats.yaml`` whose totals add up the jobs' and
+whose real-time factor is sum(decode_seconds) / sum(audio_seconds) (the ratio of sums, not
+the mean of ratios).
 """
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 import yaml
 
+from espnet_dynenc.decode.outputs import LINE_FILES, STATS_FILE, finished_outputs
 from espnet_dynenc.recipe.tables import c_sorted, read_lines, write_lines
 
-LINE_FILES = ("text", "token", "token_int", "score")
-STATS_FILE = "decode_stats.yaml"
 SUMMED = ("num_utterances", "audio_seconds", "decode_seconds")
 
 
 def outputs_in(job_dir: Path) -> List[str]:
-    """What a job decoded: the directories below it holding a decode_stats.yaml, relative
-    to it (``16``, ``pruned/top/4``), in a stable order (sizes by number first)."""
+    """What a job (or a merged data set) holds: its finished outputs' folders, relative to
+    it (``16``, ``pruned/top/4``), sizes by number first."""
     if not job_dir.is_dir():
         raise FileNotFoundError(f"{job_dir}: decoding job wrote no output directory")
-    found = [p.parent.relative_to(job_dir).as_posix() for p in job_dir.rglob(STATS_FILE)]
-    return sorted(found, key=lambda rel: (not rel.isdigit(), int(rel) if rel.isdigit() else 0, rel))
+    return [output.relative_dir for output in finished_outputs(job_dir)]
 
 
 def common_outputs(job_dirs: Sequence[Path]) -> List[str]:
@@ -32,7 +32,7 @@ def common_outputs(job_dirs: Sequence[Path]) -> List[str]:
     per_job = {job: outputs_in(job) for job in job_dirs}
     first = per_job[job_dirs[0]]
     if not first:
-        raise FileNotFoundError(f"{job_dirs[0]}: no <size>/{STATS_FILE} outputs")
+        raise FileNotFoundError(f"{job_dirs[0]}: no finished output (<size>/{STATS_FILE})")
     for job, outputs in per_job.items():
         if outputs != first:
             raise ValueError(f"{job}: decoded {outputs}, but {job_dirs[0]} decoded {first}")

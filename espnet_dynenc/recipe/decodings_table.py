@@ -11,6 +11,7 @@ greedy first, then by directory name; a size a decoding lacks shows as n/a.
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from espnet_dynenc.decode.outputs import DecodeOutput
 from espnet_dynenc.recipe.results_table import MISSING, error_rate, load_stats, markdown_table, sizes_decoded
 
 GREEDY = "greedy"
@@ -23,7 +24,8 @@ def decoding_of(stats: Optional[dict]) -> str:
 
 def describe_decoding(decode_dir: Path, test_sets: Sequence[str], sizes: Sequence[int]) -> str:
     """``greedy CTC``, or e.g. ``beam + LM (beam 10, lm_weight per size: 8: 0.6, 16: 0.4)``."""
-    stats = [load_stats(decode_dir / test_set / str(size)) for test_set in test_sets for size in sizes]
+    stats = [load_stats(DecodeOutput.whole(size).folder(decode_dir / test_set))
+             for test_set in test_sets for size in sizes]
     stats = [s for s in stats if s]
     if not stats or decoding_of(stats[0]) == GREEDY:
         return "greedy CTC"
@@ -42,7 +44,8 @@ def scored_decodings(exp_dir: Path, test_sets: Sequence[str]) -> List[Path]:
     found = []
     for decode_dir in sorted(exp_dir.glob("decode_*")):
         sizes = sizes_decoded(decode_dir, test_sets)
-        if any((decode_dir / t / str(s) / "score_wer" / "result.txt").is_file() for t in test_sets for s in sizes):
+        if any((DecodeOutput.whole(s).folder(decode_dir / t) / "score_wer" / "result.txt").is_file()
+               for t in test_sets for s in sizes):
             found.append(decode_dir)
     greedy_first = sorted(found, key=lambda d: (decoding_of(_any_stats(d, test_sets)) != GREEDY, d.name))
     return greedy_first
@@ -51,7 +54,7 @@ def scored_decodings(exp_dir: Path, test_sets: Sequence[str]) -> List[Path]:
 def _any_stats(decode_dir: Path, test_sets: Sequence[str]) -> Optional[dict]:
     for test_set in test_sets:
         for size in sizes_decoded(decode_dir, [test_set]):
-            stats = load_stats(decode_dir / test_set / str(size))
+            stats = load_stats(DecodeOutput.whole(size).folder(decode_dir / test_set))
             if stats:
                 return stats
     return None
@@ -64,7 +67,7 @@ def _cell(value: Optional[object]) -> str:
 def decoding_rows(decode_dir: Path, test_sets: Sequence[str], sizes: Sequence[int]) -> List[List[str]]:
     rows = []
     for size in sizes:
-        folders = [decode_dir / t / str(size) for t in test_sets]
+        folders = [DecodeOutput.whole(size).folder(decode_dir / t) for t in test_sets]
         stats = [load_stats(f) for f in folders]
         known = next((s for s in stats if s), None)
         if known is None:

@@ -59,8 +59,7 @@ def dev_word_error_rates(tuning_dir: Path, dev_set: str, grid: Sequence[Tuple[st
     first: Optional[List[str]] = None
     for name, value in grid:
         decoded = tuning_dir / name / dev_set
-        # the merged outputs only, not the jobs' own under logdir/
-        outputs = [output for output in outputs_in(decoded) if not output.startswith("logdir/")]
+        outputs = outputs_in(decoded)  # the merged outputs only, not the jobs' own under logdir/
         if first is None:
             first = outputs
         elif outputs != first:

@@ -12,10 +12,9 @@ time (``<test_set>/pruned/<strategy>/<depth>/``) and the same subnet whole
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from espnet_dynenc.decode.outputs import DecodeOutput, pruning_plan_file
 from espnet_dynenc.pruning.plan import PruningPlan
 from espnet_dynenc.recipe.results_table import MISSING, error_rate, human, load_stats, markdown_table
-
-PLAN_FILE = Path("pruning") / "pruning_plan.yaml"
 
 
 def _ratio(numerator: Optional[float], denominator: Optional[float]) -> str:
@@ -47,7 +46,7 @@ def _row(strategy: str, depth: int, folder: Path, reference: Optional[dict]) -> 
 
 
 def load_plan(decode_dir: Path) -> Optional[PruningPlan]:
-    path = decode_dir / PLAN_FILE
+    path = pruning_plan_file(decode_dir)
     return PruningPlan.load(path) if path.is_file() else None
 
 
@@ -55,12 +54,13 @@ def pruning_rows(decode_dir: Path, test_set: str, plan: PruningPlan, depths: Seq
                  strategies: Sequence[str]) -> List[List[str]]:
     """The whole subnet first, then every strategy at every depth (deepest first)."""
     size, num_blocks = plan.subnet, plan.num_blocks
-    reference_dir = decode_dir / test_set / str(size)
+    set_dir = decode_dir / test_set
+    reference_dir = DecodeOutput.whole(size).folder(set_dir)
     reference = load_stats(reference_dir)
     rows = [_row("none", num_blocks, reference_dir, reference)]
     for strategy in strategies:
         for depth in sorted(depths, reverse=True):
-            rows.append(_row(strategy, depth, decode_dir / test_set / "pruned" / strategy / str(depth), reference))
+            rows.append(_row(strategy, depth, DecodeOutput.pruned(strategy, depth).folder(set_dir), reference))
     return rows
 
 
@@ -86,7 +86,7 @@ def pruning_markdown(decode_dir: Path, test_sets: Sequence[str], depths: Sequenc
         "",
         f"## Layer pruning on demand: subnet {plan.subnet}, {num_blocks} blocks",
         f"- blocks removed at run time, no fine-tuning; chosen on {_or_missing(plan.dev_utterances)} dev "
-        f"utterances (`{decode_dir / PLAN_FILE}`; greedy by dev {_or_missing(plan.greedy_metric)})",
+        f"utterances (`{pruning_plan_file(decode_dir)}`; greedy by dev {_or_missing(plan.greedy_metric)})",
         "- RTF speed-up and FLOPs ratio: the whole subnet's RTF and FLOPs over the pruned one's, "
         "decoded in the same pass",
     ]

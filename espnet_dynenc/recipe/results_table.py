@@ -14,6 +14,8 @@ from typing import List, Optional, Sequence
 
 import yaml
 
+from espnet_dynenc.decode.outputs import STATS_FILE, DecodeOutput, finished_sizes
+
 SUM_AVG = re.compile(r"^\s*\|\s*Sum/Avg\s*\|([^|]*)\|([^|]*)\|")
 MISSING = "n/a"
 
@@ -45,13 +47,8 @@ def read_sum_avg(result_txt: Path) -> SummaryLine:
 
 
 def sizes_decoded(decode_dir: Path, test_sets: Sequence[str]) -> List[int]:
-    """Every size found under any test set, ascending."""
-    sizes = set()
-    for test_set in test_sets:
-        folder = decode_dir / test_set
-        if folder.is_dir():
-            sizes |= {int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()}
-    return sorted(sizes)
+    """Every size decoded for any test set, ascending."""
+    return finished_sizes(decode_dir / test_set for test_set in test_sets)
 
 
 def human(value: Optional[float]) -> str:
@@ -65,7 +62,7 @@ def human(value: Optional[float]) -> str:
 
 
 def load_stats(folder: Path) -> Optional[dict]:
-    path = folder / "decode_stats.yaml"
+    path = folder / STATS_FILE
     return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
@@ -75,7 +72,7 @@ def error_rate(folder: Path, kind: str) -> str:
 
 
 def size_row(decode_dir: Path, test_sets: Sequence[str], size: int) -> List[str]:
-    folders = [decode_dir / t / str(size) for t in test_sets]
+    folders = [DecodeOutput.whole(size).folder(decode_dir / t) for t in test_sets]
     stats = [load_stats(f) for f in folders]
     known = next((s for s in stats if s), {})
     row = [str(size), human(known.get("parameters")), human(known.get("flops_per_second"))]

@@ -10,9 +10,9 @@ import yaml
 import shutil
 
 from recipe.fabricated import TRAIN_LOG, decoded, write_pruning_plan
+from espnet_dynenc.decode.outputs import PER_SIZE
 from espnet_dynenc.recipe.comparison import (
     DECODE_DIR,
-    PER_SIZE,
     collect,
     comparison_markdown,
     mean_sd,

@@ -203,3 +203,56 @@ def test_each_size_from_its_own_checkpoint_where_training_made_one(tmp_path):
     assert decode.is_dir()
     bad = decode_and_score(recipe, "--size_checkpoints", "maybe")
     assert bad.returncode != 0 and "--size_checkpoints" in bad.stdout
+
+
+def test_a_decoding_made_with_other_settings_is_decoded_again(tmp_path):
+    recipe = setup_recipe(tmp_path)
+    tagged = ("--subnets", "16 32", "--inference_tag", "mine", "--stop_stage", "12")
+    assert decode_and_score(recipe, *tagged).returncode == 0
+    done = (recipe / "exp/asr_tiny/decode_mine/test/.done").read_text().splitlines()
+    assert done[-1].startswith("module=fake_ctc_decoder --asr_train_config exp/asr_tiny/config.yaml")
+    same = decode_and_score(recipe, *tagged)
+    assert same.returncode == 0 and same.stdout.count("already done") == 2
+    # other decoding options, then another checkpoint, in the same directory: decoded again
+    other = decode_and_score(recipe, *tagged, "--inference_args", "--num_workers 2")
+    assert other.returncode == 0, other.stdout
+    assert other.stdout.count("was decoded with other settings") == 2 and "already done" not in other.stdout
+    argv = (recipe / "exp/asr_tiny/decode_mine/test/logdir/output.1/argv.txt").read_text().splitlines()
+    assert argv[argv.index("--num_workers") + 1] == "2"
+    (recipe / "exp/asr_tiny/valid.cer_ctc.ave.pth").write_bytes(b"another model")
+    model = decode_and_score(recipe, *tagged, "--inference_args", "--num_workers 2")
+    assert model.returncode == 0 and model.stdout.count("was decoded with other settings") == 2
+    assert "(asr.sh:" in model.stdout and ":decode_set) Stage 12: decoding dump/raw/test with" in model.stdout
+
+
+def asr_sh_functions(*names: str) -> str:
+    """The definitions of asr.sh's functions ``names``, to run them on their own."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "egs2/TEMPLATE/asr1/asr.sh").read_text()
+    return "\n".join(re.search(rf"^{name}\(\) {{\n.*?^}}\n", text, re.M | re.S).group(0) for name in names)
+
+
+def test_one_helper_decides_whether_work_is_current(tmp_path):
+    import subprocess
+
+    script = asr_sh_functions("is_done", "mark_done", "is_current", "decoding_settings", "file_digest") + """
+set -eu
+cd "$1"
+echo "subnet: 24" >plan.yaml
+settings=$(decoding_settings my.decoder --asr_model_file a.pth --pruning_plan plan.yaml --lm_weight 0.5)
+is_current d/.done "${settings}" && echo "current before it is done"
+mark_done d/.done "${settings}"
+is_current d/.done "${settings}" && echo "current when done with these settings"
+is_current d/.done "$(decoding_settings my.decoder --asr_model_file b.pth --pruning_plan plan.yaml --lm_weight 0.5)" ||
+    echo "stale with another model"
+echo "subnet: 16" >plan.yaml
+is_current d/.done "$(decoding_settings my.decoder --asr_model_file a.pth --pruning_plan plan.yaml --lm_weight 0.5)" ||
+    echo "stale with another plan"
+mark_done d/.done
+is_current d/.done "${settings}" || echo "stale when its settings are not written"
+"""
+    proc = subprocess.run(["bash", "-c", script, "asr.sh", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["current when done with these settings", "stale with another model",
+                                        "stale with another plan", "stale when its settings are not written"]

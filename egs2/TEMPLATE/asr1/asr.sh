@@ -13,8 +13,18 @@ set -euo pipefail
 SECONDS=0
 current_stage=
 
+# log MESSAGE: the time, where the message comes from (as ESPnet's log: asr.sh:<line>:<function>)
+# and the message
 log() {
-    echo "$(date '+%Y-%m-%dT%H:%M:%S') (asr.sh) $*"
+    log_for_caller 1 "$@"
+}
+
+# log_for_caller N MESSAGE: as log, naming the function N calls above the one that calls this
+# (fail and report_skip name their caller, not themselves)
+log_for_caller() {
+    local up=$(($1 + 1))
+    shift
+    echo "$(date '+%Y-%m-%dT%H:%M:%S') (asr.sh:${BASH_LINENO[up - 1]}:${FUNCNAME[up]:-main}) $*"
 }
 
 # an error in how asr.sh was called: nothing has run yet
@@ -25,7 +35,7 @@ usage_error() {
 
 # a stage could not do its work; its .done marker is not written
 fail() {
-    log "error: $*" >&2
+    log_for_caller 1 "error: $*" >&2
     exit 1
 }
 
@@ -422,23 +432,26 @@ inference_module=${asr_inference_module}
 size_model_opts=() # every size's own checkpoint, when it has one (find_size_checkpoints)
 
 # decode_dir, the decoding directory exp/asr_<tag>/decode_<inference_tag>, is set here
-# and nowhere else. Without --inference_tag its name ends with the checkpoint decoded, and
-# a training run by this same call writes that checkpoint only in stage 11, so the stages
-# from 12 on call this once they know it (resolve_inference_model).
+# and nowhere else; its name follows ESPnet's convention, which espnet_dynenc.decode.outputs
+# owns (the comparison reads decodings by it). Without --inference_tag the name ends with the
+# checkpoint decoded, and a training run by this same call writes that checkpoint only in
+# stage 11, so the stages from 12 on call this once they know it (resolve_inference_model).
 derive_decode_dir() {
-    local tag=${inference_tag}
-    if [ -z "${tag}" ]; then
-        tag=ctc_${decoding}
-        [ -z "${inference_config}" ] || tag=$(basename "${inference_config}" .yaml | sed -e 's/^decode_//')
-        [ -z "${inference_args}" ] || tag+="$(echo "${inference_args}" | sed -e "s/--/\_/g" -e "s/[ |=/]//g")"
-        if [ "${use_lm}" = true ]; then
-            tag+="_lm_$(basename "${lm_exp}")_$(echo "${inference_lm}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")"
-            [ -z "${lm_weight_grid}" ] || tag+="_lm_weight_tuned"
-        fi
-        tag+="_asr_model_$(echo "${inference_model}" | sed -e "s/\//_/g" -e "s/\.[^.]*$//g")"
-        [ "${#size_model_opts[@]}" -eq 0 ] || tag+="_per_size"
+    local args=(name --model "${inference_model}" --decoding "${decoding}" --inference_config "${inference_config}"
+        "--inference_args=${inference_args}" --inference_tag "${inference_tag}") name
+    if [ "${use_lm}" = true ]; then
+        args+=(--lm_exp "${lm_exp}" --inference_lm "${inference_lm}")
+        [ -z "${lm_weight_grid}" ] || args+=(--lm_weight_tuned)
     fi
-    decode_dir=${asr_exp}/decode_${tag}
+    [ "${#size_model_opts[@]}" -eq 0 ] || args+=(--per_size)
+    name=$(run_helper espnet_dynenc.bin.decode_outputs "${args[@]}") ||
+        fail "Stage ${current_stage}: cannot name the decoding directory"
+    decode_dir=${asr_exp}/${name}
+}
+
+# the pruning plan of decoding directory $1 (stage 12 makes it, stage 13 reads its subnet)
+pruning_plan_of() {
+    echo "$1/pruning/pruning_plan.yaml"
 }
 
 helper="${python} -m"
@@ -455,13 +468,23 @@ is_done() {
     [ -f "$1" ]
 }
 
+# mark_done MARKER [SETTINGS]: the time and, for work that depends on its settings, the line
+# that names them (see is_current)
 mark_done() {
     mkdir -p "$(dirname "$1")"
-    date '+%Y-%m-%dT%H:%M:%S' >"$1"
+    { date '+%Y-%m-%dT%H:%M:%S'; [ $# -lt 2 ] || echo "$2"; } >"$1"
+}
+
+# is_current MARKER SETTINGS: whether the work MARKER marks is done and was done with SETTINGS
+# (one line, written by mark_done). Work done with other settings is redone: a pruning plan
+# for other depths, LM weights tuned with another plan, a decoding with another model, plan,
+# LM weights or decoding options.
+is_current() {
+    is_done "$1" && [ "$(tail -n 1 "$1")" = "$2" ]
 }
 
 report_skip() {
-    log "Stage ${current_stage}: $2 already done ($1 exists; delete it to redo)"
+    log_for_caller 1 "Stage ${current_stage}: $2 already done ($1 exists; delete it to redo)"
 }
 
 # fail unless every path exists; the first argument says which stage makes them
@@ -971,75 +994,133 @@ stage_12() {
             "${lm_exp}/config.yaml" "${lm_exp}/${inference_lm}"
     fi
     write_resume_script "${decode_dir}" 12
-    [ -z "${prune_depths}" ] || plan_pruning
-    lm_weights_file=
-    [ -z "${lm_weight_grid}" ] || tune_lm_weight
-    local dset extra=()
-    [ -z "${lm_weights_file}" ] || extra=(--lm_weights "${lm_weights_file}")
+    local plan= weights=${decode_dir}/lm_weights.yaml what dset decoder=()
+    if [ -n "${prune_depths}" ]; then
+        plan=$(pruning_plan_of "${decode_dir}")
+        plan_pruning "${plan}" "${inference_model}"
+    fi
+    what=$(describe_decoding "${decoding}" "${inference_model}")
+    mapfile -t decoder < <(decoder_options "${inference_module}" "${decoding}" "${inference_model}" "${plan}")
+    if [ -n "${lm_weight_grid}" ]; then
+        tune_lm_weight "${decode_dir}/lm_weight_tuning" "${weights}" "${what}" "${decoder[@]}"
+        decoder+=(--lm_weights "${weights}")
+    fi
     for dset in ${test_sets}; do
-        decode_set "${dset}" "${decode_dir}/${dset}" "${extra[@]}"
+        decode_set "${dset}" "${decode_dir}/${dset}" "${what}" "${decoder[@]}"
     done
 }
 
-# what the LM weights were tuned with: weights tuned for other outputs or models are tuned again
-tuning_settings() {
-    echo "grid=${lm_weight_grid} dev=${valid_set} subnets=${subnets} pruning=${prune_depths}/${prune_strategies}" \
-        "model=${inference_model} lm=${lm_exp}/${inference_lm}"
+# decoder_options MODULE DECODING CHECKPOINT PLAN: the decoding entry point (first line), then
+# its options, one a line, that decide what every data set's decoding makes: the checkpoint in
+# the experiment directory (and each size's own, see find_size_checkpoints), the pruning plan
+# (none: empty), the LM, the decoding options and, for greedy decoding, the batch size.
+# --subnets is left to decode_set: a decoding that has the sizes asked for is kept.
+decoder_options() {
+    local module=$1 decoding=$2 checkpoint=$3 plan=$4 words=()
+    printf '%s\n' "${module}" --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${checkpoint}"
+    [ "${#size_model_opts[@]}" -eq 0 ] || printf '%s\n' "${size_model_opts[@]}"
+    [ -z "${plan}" ] || printf '%s\n' --pruning_plan "${plan}"
+    [ -z "${inference_config}" ] || printf '%s\n' --config "${inference_config}"
+    if [ "${decoding}" = greedy ]; then
+        printf '%s\n' --batch_size "${batch_size}"
+    elif [ "${use_lm}" = true ]; then # beam search decodes one utterance at a time
+        printf '%s\n' --lm_train_config "${lm_exp}/config.yaml" --lm_file "${lm_exp}/${inference_lm}"
+    fi
+    read -r -a words <<<"${inference_args}"
+    [ "${#words[@]}" -eq 0 ] || printf '%s\n' "${words[@]}"
 }
 
-# --lm_weight_grid: decode --valid_set with every weight (every size and pruned depth, as the
-# test sets), then keep each output's best weight in <decode_dir>/lm_weights.yaml
+# describe_decoding DECODING CHECKPOINT: what the log says a data set is decoded with
+describe_decoding() {
+    local what="greedy CTC"
+    if [ "$1" != greedy ]; then
+        what="beam search"
+        [ "${use_lm}" = false ] || what+=" + LM"
+    fi
+    echo "$2 ${size_model_opts[*]:+(own checkpoints: ${size_model_opts[*]}) }(${what})"
+}
+
+# decoding_settings MODULE [OPTION...]: the one line that names a decoding (see is_current): the
+# entry point, its options and the content of the files they name whose content changes the
+# outputs (pruning plan, LM weights, decoding config)
+decoding_settings() {
+    local line="module=$1" option previous=
+    shift
+    for option in "$@"; do
+        line+=" ${option}"
+        case "${previous}" in
+            --pruning_plan | --lm_weights | --config) line+="[$(file_digest "${option}")]" ;;
+        esac
+        previous=${option}
+    done
+    echo "${line}"
+}
+
+# file_digest FILE: a checksum and the size of FILE ("none" when it is absent)
+file_digest() {
+    if [ -f "$1" ]; then
+        cksum <"$1" | cut -d ' ' -f 1,2
+    else
+        echo none
+    fi
+}
+
+# tune_lm_weight DIR WEIGHTS WHAT MODULE [OPTION...]: --lm_weight_grid: decode --valid_set into
+# DIR with every weight (every size and pruned depth, as the test sets, with the decoder
+# MODULE and its OPTIONs), then keep each output's best weight in WEIGHTS (lm_weights.yaml).
+# Weights tuned with another grid, dev set, --subnets or decoder are tuned again.
 tune_lm_weight() {
-    local dir=${decode_dir}/lm_weight_tuning weight
-    lm_weights_file=${decode_dir}/lm_weights.yaml
-    if is_done "${dir}/.done" && [ "$(tail -n 1 "${dir}/.done")" = "$(tuning_settings)" ] &&
-        [ -f "${lm_weights_file}" ] && [ "${pruning_plan_remade:-false}" = false ]; then
-        report_skip "${dir}/.done" "lm_weight tuning (the weights are in ${lm_weights_file})"
+    local dir=$1 weights=$2 what=$3 weight settings
+    shift 3
+    settings="grid=${lm_weight_grid} dev=${valid_set} subnets=${subnets} $(decoding_settings "$@")"
+    if is_current "${dir}/.done" "${settings}" && [ -f "${weights}" ]; then
+        report_skip "${dir}/.done" "lm_weight tuning (the weights are in ${weights})"
         return
     fi
-    rm -rf "${dir}" "${lm_weights_file}"
-    lm_weights_remade=true # test decodings made with earlier weights are stale
+    rm -rf "${dir}" "${weights}"
     for weight in ${lm_weight_grid}; do
         log "Stage 12: lm_weight ${weight} on ${valid_set} (tuning ${lm_weight_grid})"
-        decode_set "${valid_set}" "${dir}/${weight}/${valid_set}" --lm_weight "${weight}"
+        decode_set "${valid_set}" "${dir}/${weight}/${valid_set}" "${what}" "$@" --lm_weight "${weight}"
     done
     run_helper espnet_dynenc.bin.choose_lm_weight --tuning_dir "${dir}" --dev_set "${valid_set}" \
-        --grid "${lm_weight_grid}" --ref_text "${data_feats}/${valid_set}/text" --output "${lm_weights_file}" \
+        --grid "${lm_weight_grid}" --ref_text "${data_feats}/${valid_set}/text" --output "${weights}" \
         --cleaner "${cleaner}" --non_linguistic_symbols "${nlsyms_txt}" ||
         fail "Stage 12: cannot choose the LM weights from ${dir}"
-    { date '+%Y-%m-%dT%H:%M:%S'; tuning_settings; } >"${dir}/.done"
+    mark_done "${dir}/.done" "${settings}"
 }
 
-# what a pruning plan was made with: a plan made with other options is made again
+# what a pruning plan of CHECKPOINT is made with: a plan made with other options is made again
 pruning_settings() {
     echo "depths=${prune_depths} strategies=${prune_strategies} subnet=${prune_subnet:-largest}" \
-        "metric=${prune_metric} utterances=${prune_max_utterances} model=${inference_model}"
+        "metric=${prune_metric} utterances=${prune_max_utterances} model=$1"
 }
 
-# <decode_dir>/pruning/pruning_plan.yaml: blocks to remove per strategy and depth, chosen on the dev set
+# plan_pruning PLAN CHECKPOINT: PLAN (<decode_dir>/pruning/pruning_plan.yaml), the blocks to
+# remove per strategy and depth, chosen on the dev set for CHECKPOINT
 plan_pruning() {
-    local dir=${decode_dir}/pruning data=${data_feats}/${valid_set} opts=() runner=${decode_cmd} gpus=0
-    pruning_plan=${dir}/pruning_plan.yaml
-    if is_done "${dir}/.done" && [ "$(tail -n 1 "${dir}/.done")" = "$(pruning_settings)" ]; then
+    local plan=$1 checkpoint=$2 dir data=${data_feats}/${valid_set} opts=() runner=${decode_cmd} gpus=0 settings
+    dir=$(dirname "${plan}")
+    settings=$(pruning_settings "${checkpoint}")
+    if is_current "${dir}/.done" "${settings}" && [ -f "${plan}" ]; then
         report_skip "${dir}/.done" "pruning plan"
         return
     fi
     require_inputs "run stage 4 first" "${data}/wav.scp" "${data}/text"
     rm -rf "${dir}"
     mkdir -p "${dir}"
-    pruning_plan_remade=true # pruned decodings made with an earlier plan are stale
     if [ "${gpu_inference}" = true ]; then runner=${cuda_cmd}; gpus=1; fi
     [ -z "${prune_subnet}" ] || opts+=(--subnet "${prune_subnet}")
     log "Stage 12: pruning plan on ${data} for depths ${prune_depths} (${prune_strategies}) (log: ${dir}/plan.log)"
     # shellcheck disable=SC2086
     ${runner} --gpu "${gpus}" "${dir}/plan.log" ${python} -m espnet_dynenc.bin.prune_on_demand --ngpu "${gpus}" \
-        --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
+        --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${checkpoint}" \
         --data_path_and_name_and_type "${data}/wav.scp,speech,sound" \
         --data_path_and_name_and_type "${data}/text,text,text" \
         --max_utterances "${prune_max_utterances}" --depths ${prune_depths} --strategies ${prune_strategies} \
         --greedy_metric "${prune_metric}" --output_dir "${dir}" "${opts[@]}" ||
         fail "Stage 12: pruning plan failed; see ${dir}/plan.log"
-    { date '+%Y-%m-%dT%H:%M:%S'; pruning_settings; } >"${dir}/.done"
+    [ -f "${plan}" ] || fail "Stage 12: the pruning plan wrote no ${plan}; see ${dir}/plan.log"
+    mark_done "${dir}/.done" "${settings}"
 }
 
 # decode_threads JOBS GPUS: the torch threads (OMP_NUM_THREADS) of each of JOBS decoding jobs;
@@ -1054,108 +1135,81 @@ decode_threads() {
     fi
 }
 
-# decode_set SET DIR [OPTION...]: decode <data_feats>/SET into DIR in --inference_nj jobs, with
-# the OPTIONs last (the dev set's lm_weight while tuning, the tuned weights for the test sets)
+# decode_set SET DIR WHAT MODULE [OPTION...]: decode <data_feats>/SET into DIR in --inference_nj
+# jobs with python -m MODULE and its OPTIONs (see decoder_options; then the dev set's lm_weight
+# while tuning, the tuned weights for the test sets), the sizes of --subnets. WHAT says in the
+# log what it decodes with. A decoding done with these settings that has every output asked
+# for is kept; one done with other settings, or lacking outputs, is decoded again.
 decode_set() {
-    local data=${data_feats}/$1 dir=$2 jobs threads index opts=() batch=() runner=${decode_cmd} gpus=0 outputs=() what
-    local logdir=$2/logdir stale=${pruning_plan_remade:-false}
-    shift 2
-    [ "${lm_weights_remade:-false}" = false ] || stale=true
-    if is_done "${dir}/.done" && has_requested_outputs "${dir}" && [ "${stale}" = false ]; then
-        report_skip "${dir}/.done" "decoding of $(basename "${data}")"
-        return
-    fi
-    if is_done "${dir}/.done" && [ "${stale}" = false ]; then
+    local data=${data_feats}/$1 dir=$2 what=$3 module=$4 jobs threads index runner=${decode_cmd} gpus=0 outputs=()
+    local logdir=$2/logdir settings missing subnet_opts=()
+    shift 4
+    settings=$(decoding_settings "${module}" "$@")
+    if is_current "${dir}/.done" "${settings}"; then
+        missing=$(missing_outputs "${dir}")
+        if [ -z "${missing}" ]; then
+            report_skip "${dir}/.done" "decoding of $(basename "${data}")"
+            return
+        fi
         log "Stage 12: ${dir} lacks some of the sizes ${subnets}${prune_depths:+ or pruned depths ${prune_depths}};" \
+            "decoding $(basename "${data}") again"
+    elif is_done "${dir}/.done"; then
+        log "Stage 12: ${dir} was decoded with other settings (model, plan, LM weights or decoding options);" \
             "decoding $(basename "${data}") again"
     fi
     require_inputs "run stage 3 first" "${data}/.done"
     if [ "${gpu_inference}" = true ]; then runner=${cuda_cmd}; gpus=1; fi
-    [ -z "${subnets}" ] || opts+=(--subnets "${subnets}")
-    [ -z "${prune_depths}" ] || opts+=(--pruning_plan "${pruning_plan}")
-    opts+=("${size_model_opts[@]}")
-    [ -z "${inference_config}" ] || opts+=(--config "${inference_config}")
-    if [ "${decoding}" = greedy ]; then
-        what="greedy CTC"
-        batch=(--batch_size "${batch_size}")
-    else
-        what="beam search" # one utterance at a time: the beam decoder's batch size is 1
-        if [ "${use_lm}" = true ]; then
-            what+=" + LM"
-            opts+=(--lm_train_config "${lm_exp}/config.yaml" --lm_file "${lm_exp}/${inference_lm}")
-        fi
-    fi
+    [ -z "${subnets}" ] || subnet_opts=(--subnets "${subnets}")
     jobs=$(min "${inference_nj}" "$(count_lines "${data}/wav.scp")")
     threads=$(decode_threads "${jobs}" "${gpus}")
     rm -rf "${dir}"
     mkdir -p "${logdir}"
     split_keys "${data}/wav.scp" "${logdir}/keys" "${jobs}"
-    log "Stage 12: decoding ${data} with ${inference_model}" \
-        "${size_model_opts[*]:+(own checkpoints: ${size_model_opts[*]}) }(${what}), sizes: ${subnets:-all}," \
+    log "Stage 12: decoding ${data} with ${what}, sizes: ${subnets:-all}," \
         "${jobs} job(s)${threads:+ of ${threads} thread(s)}" \
         "(logs: ${logdir}/decode.*.log)"
     # shellcheck disable=SC2086
     ${threads:+env OMP_NUM_THREADS=${threads}} ${runner} --gpu "${gpus}" JOB=1:"${jobs}" "${logdir}/decode.JOB.log" \
-        ${python} -m "${inference_module}" --asr_train_config "${asr_exp}/config.yaml" \
-        --asr_model_file "${asr_exp}/${inference_model}" --data_path_and_name_and_type "${data}/wav.scp,speech,sound" \
+        ${python} -m "${module}" --data_path_and_name_and_type "${data}/wav.scp,speech,sound" \
         --key_file "${logdir}/keys.JOB.scp" --output_dir "${logdir}/output.JOB" \
-        "${batch[@]}" --ngpu "${gpus}" "${opts[@]}" ${inference_args} "$@" ||
+        --ngpu "${gpus}" "${subnet_opts[@]}" "$@" ||
         fail "Stage 12: decoding ${data} failed; see ${logdir}/decode.*.log"
     for ((index = 1; index <= jobs; index++)); do outputs+=("${logdir}/output.${index}"); done
     run_helper espnet_dynenc.bin.merge_decode --output_dir "${dir}" "${outputs[@]}" ||
         fail "Stage 12: merging the decoding jobs of ${data} failed"
-    mark_done "${dir}/.done"
+    mark_done "${dir}/.done" "${settings}"
 }
 
-# whether a finished decoding directory has every size --subnets and every depth and
-# strategy --prune_depths and --prune_strategies ask for
-has_requested_outputs() {
-    local size depth strategy
-    for size in ${subnets//,/ }; do
-        [ -d "$1/${size}" ] || return 1
-    done
-    for depth in ${prune_depths}; do
-        for strategy in ${prune_strategies}; do
-            [ -d "$1/pruned/${strategy}/${depth}" ] || return 1
-        done
-    done
+# decoded_outputs DIR [OPTION...]: the finished outputs of DIR (one data set's decoding), one a
+# line (a size, or pruned/<strategy>/<depth>), that --subnets (with the pruning plan's subnet),
+# --prune_depths and --prune_strategies ask for; with --missing, those asked for and not there
+decoded_outputs() {
+    local dir=$1 args
+    shift
+    args=(list --dir "${dir}" --subnets "${subnets}" --prune_depths "${prune_depths}"
+        --prune_strategies "${prune_strategies}")
+    [ -z "${prune_depths}" ] || args+=(--pruning_plan "$(pruning_plan_of "$(dirname "${dir}")")")
+    run_helper espnet_dynenc.bin.decode_outputs "${args[@]}" "$@" ||
+        fail "Stage ${current_stage}: cannot list the decoded outputs of ${dir}"
 }
 
-# pruned outputs (pruned/<strategy>/<depth>) of a test set that --prune_depths asks for
-pruned_to_score() {
-    local depth strategy
-    for strategy in ${prune_strategies}; do
-        for depth in ${prune_depths}; do
-            [ ! -d "$1/pruned/${strategy}/${depth}" ] || echo "pruned/${strategy}/${depth}"
-        done
-    done
-}
-
-# sizes decoded for a test set, limited to --subnets (and the pruned subnet) when given
-sizes_to_score() {
-    local dir=$1 size wanted plan_subnet
-    wanted=" $(echo "${subnets}" | tr ',' ' ') "
-    if [ -n "${prune_depths}" ] && [ -f "${decode_dir}/pruning/pruning_plan.yaml" ]; then
-        plan_subnet=$(run_helper espnet_dynenc.bin.pruning_plan --plan "${decode_dir}/pruning/pruning_plan.yaml" \
-            --field subnet) || fail "Stage 13: cannot read the subnet of ${decode_dir}/pruning/pruning_plan.yaml"
-        wanted+="${plan_subnet} "
-    fi
-    for size in $(find "${dir}" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | grep -E '^[0-9]+$' | sort -n); do
-        if [ -z "${subnets}" ] || [[ ${wanted} == *" ${size} "* ]]; then echo "${size}"; fi
-    done
+# the sizes --subnets asks for and the strategies and depths --prune_depths asks for that DIR lacks
+missing_outputs() {
+    decoded_outputs "$1" --missing
 }
 
 stage_13() {
     resolve_inference_model
-    local dset sizes size scorer=own
+    local dset sizes output outputs scorer=own
     command -v sclite >/dev/null && scorer=sclite
     log "Stage 13: scoring ${decode_dir} with ${scorer}"
     for dset in ${test_sets}; do
         require_inputs "run stage 12 first" "${decode_dir}/${dset}/.done" "${data_feats}/${dset}/text"
-        sizes=$(sizes_to_score "${decode_dir}/${dset}")
+        sizes=$(decoded_outputs "${decode_dir}/${dset}" --prune_depths "")
         [ -n "${sizes}" ] || fail "Stage 13: ${decode_dir}/${dset} has no decoded size matching --subnets '${subnets}'"
-        for size in ${sizes} $(pruned_to_score "${decode_dir}/${dset}"); do
-            score_output "${dset}" "${size}" "${scorer}"
+        outputs=$(decoded_outputs "${decode_dir}/${dset}")
+        for output in ${outputs}; do
+            score_output "${dset}" "${output}" "${scorer}"
         done
     done
     write_results
@@ -1212,7 +1266,7 @@ stage_14() {
     resolve_inference_model
     local dset=${test_sets%% *} size sizes zips=()
     require_inputs "run stage 12 first" "${decode_dir}/${dset}/.done" "${asr_exp}/config.yaml"
-    sizes=$(sizes_to_score "${decode_dir}/${dset}")
+    sizes=$(decoded_outputs "${decode_dir}/${dset}" --prune_depths "")
     [ -n "${sizes}" ] || fail "Stage 14: ${decode_dir}/${dset} has no decoded size matching --subnets '${subnets}'"
     mkdir -p "${asr_exp}/packed/logs"
     for size in ${sizes}; do
@@ -1232,7 +1286,7 @@ pack_size() {
     local logs=${asr_exp}/packed/logs
     zip=$(packed_zip "${size}")
     checkpoint=$(size_checkpoint "${size}")
-    if is_done "${dir}/.done" && [ "$(tail -n 1 "${dir}/.done")" = "${checkpoint}" ] && [ -f "${zip}" ]; then
+    if is_current "${dir}/.done" "${checkpoint}" && [ -f "${zip}" ]; then
         report_skip "${dir}/.done" "packing of size ${size}"
         return
     fi
@@ -1249,7 +1303,7 @@ pack_size() {
     ${python} -m espnet2.bin.pack asr --asr_train_config "${dir}/config.yaml" --asr_model_file "${dir}/model.pth" \
         "${opts[@]}" --outpath "${zip}" >"${logs}/${size}.pack.log" 2>&1 ||
         fail "Stage 14: packing size ${size} failed; see ${logs}/${size}.pack.log"
-    { date '+%Y-%m-%dT%H:%M:%S'; echo "${checkpoint}"; } >"${dir}/.done"
+    mark_done "${dir}/.done" "${checkpoint}"
 }
 
 # ------------------------------------------------------------------ decoding set-up
