@@ -108,7 +108,7 @@ def test_each_size_takes_its_own_tuned_weight(models, tmp_path):
     weights.write_text(yaml.safe_dump({"lm_weight": {"4": 0.0}}))
     failed = beam_fails(root, *asr_args(exp, valid), *lm_args(lm), "--output_dir", str(tmp_path / "x"),
                         "--lm_weights", str(weights))
-    assert failed.returncode == 1 and "no weight for ['8']" in failed.stderr
+    assert failed.returncode == 2 and "no weight for ['8']" in failed.stderr
 
 
 def test_without_lm_it_is_plain_beam_search(models):

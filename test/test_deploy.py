@@ -284,7 +284,7 @@ def test_bad_requests_exit_non_zero_and_name_the_culprit(trained):
     ]
     for args, message in cases:
         proc = run_main(args[0], args[1:], cwd=trained.root)  # in this process (see tiny_asr.run_main)
-        assert proc.returncode == 1, (args, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert proc.returncode == 2, (args, proc.stdout[-2000:], proc.stderr[-2000:])
         assert message in proc.stderr, (message, proc.stderr[-2000:])
     assert not (trained.root / "bad" / "export.yaml").exists()
 

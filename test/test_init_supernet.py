@@ -105,7 +105,7 @@ def test_pruning_on_demand_config_is_generated_on_request(tmp_path):
 
 def test_refusals_name_the_culprit_and_write_nothing(tmp_path, capsys):
     def refused(*args: str) -> str:
-        assert convert(*args, "--output_dir", str(tmp_path / "init")) == 1
+        assert convert(*args, "--output_dir", str(tmp_path / "init")) == 2
         assert not (tmp_path / "init").exists() and not (tmp_path / ".init.tmp").exists()
         return capsys.readouterr().err
 
@@ -119,7 +119,7 @@ def test_refusals_name_the_culprit_and_write_nothing(tmp_path, capsys):
     assert ("parameter 'encoder.encoders.0.feed_forward.w_1.weight' has shape [48, 32] in the stock model but "
             "[64, 32] in the supernet of") in refused("--asr_model_file", str(stock), "--train_config", str(wider))
     (tmp_path / "init").mkdir()
-    assert convert("--asr_model_file", str(stock), "--output_dir", str(tmp_path / "init")) == 1
+    assert convert("--asr_model_file", str(stock), "--output_dir", str(tmp_path / "init")) == 2
     assert "exists (delete it to convert again)" in capsys.readouterr().err
 
 

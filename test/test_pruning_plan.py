@@ -48,7 +48,7 @@ def test_cli_prints_a_field_and_names_a_bad_plan(tmp_path):
     assert run_cli("--plan", str(path), "--field", "subnet").stdout == "24\n"
     assert run_cli("--plan", str(path), "--field", "greedy_metric").stdout == "ctc_loss\n"
     missing = run_cli("--plan", str(tmp_path / "none.yaml"), "--field", "subnet")
-    assert missing.returncode == 1 and "no such file" in missing.stderr and "none.yaml" in missing.stderr
+    assert missing.returncode == 2 and "no such file" in missing.stderr and "none.yaml" in missing.stderr
     path.write_text(yaml.safe_dump({"subnet": 24}))
     malformed = run_cli("--plan", str(path), "--field", "subnet")
-    assert malformed.returncode == 1 and "no 'num_blocks'" in malformed.stderr
+    assert malformed.returncode == 2 and "no 'num_blocks'" in malformed.stderr

@@ -28,12 +28,12 @@ from espnet_dynenc.checkpoint_jobs.loading import load_model
 from espnet_dynenc.deploy.choose import (Row, export_candidates, find_candidates, measure_candidates,
                                          read_text)
 from espnet_dynenc.deploy.measure import BACKENDS
+from espnet_dynenc.entry import add_model_arguments
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--asr_train_config", required=True)
-    parser.add_argument("--asr_model_file", required=True)
+    add_model_arguments(parser)
     parser.add_argument("--decode_dir", required=True)
     parser.add_argument("--test_set", default="test")
     parser.add_argument("--wav_scp", required=True)

@@ -5,6 +5,8 @@ default the supernet) and ``--skip_blocks`` (blocks removed at run time)::
 
     python -m espnet_dynenc.bin.asr_inference --subnet 16 --asr_train_config ... \\
         --asr_model_file ... --data_path_and_name_and_type ... --output_dir ...
+
+Every audio file is checked before the model is loaded (``espnet_dynenc.audio_check``).
 """
 import argparse
 import sys
@@ -19,6 +21,8 @@ from espnet2.bin.asr_inference import inference
 from espnet2.utils.types import int_or_none
 from espnet.utils.cli_utils import get_commandline_args
 
+from espnet_dynenc.audio_check import check_decoder_inputs
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.model.supernet_ctc import set_default_inference_subnet
 
 
@@ -32,9 +36,11 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("asr_inference")
 def main(argv: Optional[List[str]] = None) -> int:
     print(get_commandline_args(), file=sys.stderr)
     args = get_parser().parse_args(argv)
+    check_decoder_inputs(args.data_path_and_name_and_type, args.asr_train_config, key_file=args.key_file)
     kwargs = vars(args)
     kwargs.pop("config", None)
     set_default_inference_subnet(kwargs.pop("subnet"), kwargs.pop("skip_blocks"))

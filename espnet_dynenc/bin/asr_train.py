@@ -8,7 +8,9 @@ Workers that multi-GPU training spawns re-import this module as their main modul
 so they register the classes too. ``supernet_ctc`` models also write their subnet
 report (``subnets.yaml``, plots) into ``--output_dir``. Every process of a multi-process
 run closes its process group after a successful training, so that none can abort at exit
-(see ``espnet_dynenc.distributed``).
+(see ``espnet_dynenc.distributed``). Unlike the other entry points it does not turn errors
+into one ``error:`` line (``espnet_dynenc.entry``): a training fails inside ESPnet's trainer
+and its workers, where the traceback in train.log is what tells why.
 """
 import argparse
 import sys

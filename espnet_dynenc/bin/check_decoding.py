@@ -14,6 +14,7 @@ from typing import List, Optional
 
 from espnet2.utils.types import str2bool, str_or_none
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.decode_check import DecodingSetup, check_decoding
 
 
@@ -31,16 +32,13 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("check_decoding")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     setup = DecodingSetup(inference_config=args.inference_config, inference_args=args.inference_args,
                           use_lm=args.use_lm, inference_module=args.inference_module,
                           lm_train_config=args.lm_train_config, asr_tokens=args.asr_tokens)
-    try:
-        print(check_decoding(setup))
-    except (OSError, ValueError) as error:
-        print(f"check_decoding: {error}", file=sys.stderr)
-        return 2
+    print(check_decoding(setup))
     return 0
 
 

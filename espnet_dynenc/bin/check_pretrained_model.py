@@ -18,6 +18,7 @@ from typing import List, Optional
 
 from espnet2.utils.types import str2bool
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.pretrained.init_param import check_pretrained_model
 
 
@@ -34,17 +35,14 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("check_pretrained_model")
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
     args = get_parser().parse_args(argv[:split])
     train_args = ["--token_list", args.token_list] + argv[split + 1:]
     logging.basicConfig(level=args.log_level, format="%(levelname)s: %(message)s")
-    try:
-        print(check_pretrained_model(args.pretrained_model, args.ignore_init_mismatch, args.token_list, train_args))
-    except (OSError, ValueError) as error:
-        print(f"check_pretrained_model: {error}", file=sys.stderr)
-        return 2
+    print(check_pretrained_model(args.pretrained_model, args.ignore_init_mismatch, args.token_list, train_args))
     return 0
 
 

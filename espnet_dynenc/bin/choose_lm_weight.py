@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.lm_weight import choose_lm_weights
 
 
@@ -30,15 +31,12 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("choose_lm_weight")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="choose_lm_weight: %(message)s")
-    try:
-        best = choose_lm_weights(args.tuning_dir, args.dev_set, args.grid, args.ref_text, args.output,
-                                 args.cleaner, args.non_linguistic_symbols)
-    except (OSError, ValueError, KeyError) as error:
-        print(f"choose_lm_weight: error: {error}", file=sys.stderr)
-        return 1
+    best = choose_lm_weights(args.tuning_dir, args.dev_set, args.grid, args.ref_text, args.output,
+                             args.cleaner, args.non_linguistic_symbols)
     print(f"choose_lm_weight: {args.output}: " + ", ".join(f"{o} {w:g}" for o, w in best.items()))
     return 0
 

@@ -11,8 +11,9 @@ set's audio: RTF at ``--num_threads`` threads, peak memory, bytes on disk, and t
 its own hypotheses against ``--text`` (default ``text`` next to ``--wav_scp``). Prints the
 table (``*``: the Pareto front over WER, RTF, bytes and memory) and the most accurate row
 within ``--max_rtf``, ``--max_params``, ``--max_bytes`` and ``--max_memory`` (MB);
-``--export DIR`` copies that one there. A budget nothing meets exits with status 1 and
-names it, with the smallest value measured.
+``--export DIR`` copies that one there. A budget nothing meets exits with status 2 and
+names it, with the smallest value measured. Every audio file of ``--wav_scp`` is checked
+before anything is exported.
 """
 import argparse
 import logging
@@ -21,12 +22,12 @@ from typing import List, Optional
 
 from espnet_dynenc.deploy.choose import ChooseRequest, budget_limits, choose_subnet, table
 from espnet_dynenc.deploy.measure import BACKENDS
+from espnet_dynenc.entry import add_model_arguments, entry_point
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--asr_train_config", required=True, help="config.yaml of the trained supernet")
-    parser.add_argument("--asr_model_file", required=True, help="the parameters that were decoded (.pth)")
+    add_model_arguments(parser)
     parser.add_argument("--decode_dir", required=True, help="asr.sh's decode_<tag> directory (stages 12-13)")
     parser.add_argument("--test_set", required=True, help="the decoded set whose sizes are candidates, e.g. test or dev")
     parser.add_argument("--wav_scp", required=True, help="its audio, e.g. dump/raw/test/wav.scp")
@@ -44,20 +45,17 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("choose_subnet", also=(RuntimeError,))  # a measurement worker that failed
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    try:
-        limits = budget_limits(args.max_rtf, args.max_params, args.max_bytes, args.max_memory)
-        request = ChooseRequest(
-            asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file, decode_dir=args.decode_dir,
-            test_set=args.test_set, wav_scp=args.wav_scp, text=args.text, work_dir=args.work_dir,
-            backends=args.backends, num_threads=args.num_threads, max_utterances=args.max_utterances,
-            limits=limits, export=args.export)
-        rows, best = choose_subnet(request)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"choose_subnet: error: {error}", file=sys.stderr)
-        return 1
+    limits = budget_limits(args.max_rtf, args.max_params, args.max_bytes, args.max_memory)
+    request = ChooseRequest(
+        asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file, decode_dir=args.decode_dir,
+        test_set=args.test_set, wav_scp=args.wav_scp, text=args.text, work_dir=args.work_dir,
+        backends=args.backends, num_threads=args.num_threads, max_utterances=args.max_utterances,
+        limits=limits, export=args.export)
+    rows, best = choose_subnet(request)
     print("\n".join(table(rows, args.num_threads)))
     budgets = ", ".join(f"--{name} {value:g}" for name, value in limits.items()) or "no budget"
     print(f"\nchosen ({budgets}): {best.candidate.name} {best.backend}: WER {best.wer:.2f}%, RTF {best.rtf:.4f}, "

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_dynenc.atomic_files import write_text_atomically
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.comparison import (
     DECODE_DIR,
     collect,
@@ -56,32 +57,29 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = get_parser().parse_args(argv)
+def check_options(args: argparse.Namespace) -> None:
+    """What the parser cannot say alone: options that need each other, the report's name."""
     if args.test_sets is not None and not args.test_sets.split():
-        print("compare_results: --test_sets is empty", file=sys.stderr)
-        return 1
+        raise ValueError("--test_sets is empty")
     if not args.manifest.is_file():
-        print(f"compare_results: --manifest: no such file: {args.manifest}", file=sys.stderr)
-        return 1
+        raise FileNotFoundError(f"--manifest: no such file: {args.manifest}")
     if args.summarise_only and args.runs_dir is None:
-        print("compare_results: --summarise_only needs --runs_dir", file=sys.stderr)
-        return 1
+        raise ValueError("--summarise_only needs --runs_dir")
     if not args.summarise_only and args.output_dir is None:
-        print("compare_results: --output_dir is required (or --summarise_only with --runs_dir)", file=sys.stderr)
-        return 1
+        raise ValueError("--output_dir is required (or --summarise_only with --runs_dir)")
     report = Path(args.report)
     if report.name != args.report or report.suffix != ".md":
-        print(f"compare_results: --report must be a file name ending in .md, got '{args.report}'", file=sys.stderr)
-        return 1
-    try:
-        runs = read_manifest(args.manifest)
-        test_sets = (args.test_sets.split() if args.test_sets
-                     else discover_test_sets(runs, args.decode_dir, args.runs_dir))
-        data = collect(runs, test_sets, args.decode_dir, args.runs_dir, run_seconds=args.run_seconds)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"compare_results: {err}", file=sys.stderr)
-        return 1
+        raise ValueError(f"--report must be a file name ending in .md, got '{args.report}'")
+
+
+@entry_point("compare_results")
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+    check_options(args)
+    report = Path(args.report)
+    runs = read_manifest(args.manifest)
+    test_sets = args.test_sets.split() if args.test_sets else discover_test_sets(runs, args.decode_dir, args.runs_dir)
+    data = collect(runs, test_sets, args.decode_dir, args.runs_dir, run_seconds=args.run_seconds)
     if args.summarise_only:
         for run in runs:
             print(f"compare_results: {run.method} seed {run.seed}: {summary_path(args.runs_dir, run)}")

@@ -21,39 +21,36 @@ Utterances are decoded one at a time (ESPnet 202511's Speech2Text refuses a batc
 above 1 for beam search); every size decodes an utterance in turn, so their real-time
 factors are measured side by side. A size's RTF counts its whole Speech2Text call.
 Outputs are written under temporary names and renamed when the whole set is decoded.
+Every audio file is checked before the model is loaded (``espnet_dynenc.audio_check``): a
+missing, unreadable or wrongly sampled file ends the run, naming its wav.scp line, before
+anything is written.
 """
 import argparse
 import logging
 import sys
 from typing import List, Optional
 
+from espnet_dynenc.audio_check import check_decoder_inputs
 from espnet_dynenc.decode.beam_decoding import BeamRequest, SearchSettings, decode_with_beam_search
-from espnet_dynenc.decode.options import beam_parser, parse_with_config
+from espnet_dynenc.decode.options import beam_parser, parse_with_config, request_fields
+from espnet_dynenc.entry import entry_point
 
 
 def get_parser() -> argparse.ArgumentParser:
     return beam_parser(__doc__)
 
 
+@entry_point("ctc_beam_inference")
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_with_config(get_parser(), argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     search = SearchSettings(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
                             penalty=args.penalty, maxlenratio=args.maxlenratio, minlenratio=args.minlenratio,
                             normalize_length=args.normalize_length)
-    request = BeamRequest(
-        asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
-        data_path_and_name_and_type=args.data_path_and_name_and_type, output_dir=args.output_dir, search=search,
-        lm_train_config=args.lm_train_config, lm_file=args.lm_file, lm_weights=args.lm_weights,
-        key_file=args.key_file, subnets=args.subnets, skip_blocks=args.skip_blocks, pruning_plan=args.pruning_plan,
-        size_model_files=args.size_model_file, batch_size=args.batch_size, device="cuda" if args.ngpu > 0 else "cpu", dtype=args.dtype,
-        num_workers=args.num_workers, fs=args.fs, flops_reference_seconds=args.flops_reference_seconds,
-        num_threads=args.num_threads)
-    try:
-        decode_with_beam_search(request)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"ctc_beam_inference: error: {error}", file=sys.stderr)
-        return 1
+    request = BeamRequest(**request_fields(args), search=search, lm_train_config=args.lm_train_config,
+                          lm_file=args.lm_file, lm_weights=args.lm_weights)
+    check_decoder_inputs(request.data_path_and_name_and_type, request.asr_train_config, request.fs, request.key_file)
+    decode_with_beam_search(request)
     return 0
 
 

@@ -19,14 +19,20 @@ under temporary names and renamed when the whole set is decoded.
 With ``--size_model_file SIZE=FILE`` a size is decoded from its own checkpoint (e.g. the
 average of the best epochs by that size's dev CER, ``valid.cer_ctc_16.ave.pth``); each
 size's ``decode_stats.yaml`` names the checkpoint it was decoded from.
+
+Every audio file is checked before the model is loaded (``espnet_dynenc.audio_check``): a
+missing, unreadable or wrongly sampled file ends the run, naming its wav.scp line, before
+anything is written.
 """
 import argparse
 import logging
 import sys
 from typing import List, Optional
 
+from espnet_dynenc.audio_check import check_decoder_inputs
 from espnet_dynenc.decode.batch_decoding import DecodeRequest, decode_data_set
-from espnet_dynenc.decode.options import greedy_parser, parse_with_config
+from espnet_dynenc.decode.options import greedy_parser, parse_with_config, request_fields
+from espnet_dynenc.entry import entry_point
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -38,21 +44,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parse_with_config(get_parser(), argv)
 
 
+@entry_point("ctc_greedy_inference")
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    request = DecodeRequest(
-        asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
-        data_path_and_name_and_type=args.data_path_and_name_and_type, output_dir=args.output_dir,
-        key_file=args.key_file, subnets=args.subnets, skip_blocks=args.skip_blocks, pruning_plan=args.pruning_plan,
-        size_model_files=args.size_model_file, batch_size=args.batch_size, device="cuda" if args.ngpu > 0 else "cpu", dtype=args.dtype,
-        num_workers=args.num_workers, fs=args.fs, flops_reference_seconds=args.flops_reference_seconds,
-        num_threads=args.num_threads)
-    try:
-        decode_data_set(request)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"ctc_greedy_inference: error: {error}", file=sys.stderr)
-        return 1
+    request = DecodeRequest(**request_fields(args))
+    check_decoder_inputs(request.data_path_and_name_and_type, request.asr_train_config, request.fs, request.key_file)
+    decode_data_set(request)
     return 0
 
 

@@ -7,13 +7,13 @@
 ``--output_dir`` gets ``encoder.onnx`` (normalised features in, CTC log-probabilities out,
 dynamic batch and length), ``encoder.int8.onnx`` with ``--quantize int8`` (onnxruntime's
 dynamic quantisation), ``frontend.npz``, ``global_mvn.npz``, ``tokens.txt``, ``bpe.model``
-for BPE tokens, ``onnx_config.json`` and ``asr_onnx.py``, a decoder that needs only
-numpy, onnxruntime, soundfile and sentencepiece::
+for BPE tokens, ``onnx_config.json``, and ``asr_onnx.py`` with ``audio_check.py`` beside it,
+a decoder that needs only numpy, onnxruntime, soundfile and sentencepiece::
 
     python DIR/asr_onnx.py --model_dir DIR --wav_scp wav.scp --output text [--int8]
 
 The export checks the graph against PyTorch and prints the largest difference. Bad
-options (a size the model lacks, a depth missing from the plan) exit with status 1.
+options (a size the model lacks, a depth missing from the plan) exit with status 2.
 """
 import argparse
 import logging
@@ -22,6 +22,7 @@ from typing import List, Optional
 
 from espnet_dynenc.deploy.compact import add_cut_arguments
 from espnet_dynenc.deploy.onnx_export import QUANTIZE_CHOICES, describe, export_onnx_from_files
+from espnet_dynenc.entry import entry_point
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -34,15 +35,12 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("export_onnx", also=(RuntimeError,))  # a graph that differs from PyTorch
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    try:
-        result = export_onnx_from_files(args.asr_train_config, args.asr_model_file, args.output_dir, args.subnet,
-                                        args.pruning_plan, args.strategy, args.depth, args.quantize)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"export_onnx: error: {error}", file=sys.stderr)
-        return 1
+    result = export_onnx_from_files(args.asr_train_config, args.asr_model_file, args.output_dir, args.subnet,
+                                    args.pruning_plan, args.strategy, args.depth, args.quantize)
     print(f"export_onnx: {describe(result)}")
     return 0
 

@@ -15,7 +15,7 @@ blocks are whole stock Conformer blocks it is ESPnet's ``conformer`` and needs n
         --option DIR/feats_stats.npz --option DIR/bpe.model --outpath DIR.zip
 
 A size the model does not have, or a strategy or depth missing from the plan, exits with
-status 1 and names it.
+status 2 and names it.
 """
 import argparse
 import logging
@@ -23,6 +23,7 @@ import sys
 from typing import List, Optional
 
 from espnet_dynenc.deploy.compact import add_cut_arguments, describe, export_from_files
+from espnet_dynenc.entry import entry_point
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,15 +34,12 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("export_subnet")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    try:
-        result = export_from_files(args.asr_train_config, args.asr_model_file, args.output_dir, args.subnet,
-                                   args.pruning_plan, args.strategy, args.depth)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"export_subnet: error: {error}", file=sys.stderr)
-        return 1
+    result = export_from_files(args.asr_train_config, args.asr_model_file, args.output_dir, args.subnet,
+                               args.pruning_plan, args.strategy, args.depth)
     print(f"export_subnet: {describe(result)}")
     return 0
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.filter_data import filter_data_dir, samples_range
 from espnet_dynenc.recipe.format_audio import parse_rate
 
@@ -25,18 +26,14 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("filter_data")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    try:
-        low, high = samples_range(args.min_seconds, args.max_seconds, parse_rate(args.fs))
-        report = filter_data_dir(args.src, args.dst, low, high)
-    except (ValueError, OSError) as err:
-        print(f"filter_data: {err}", file=sys.stderr)
-        return 1
+    low, high = samples_range(args.min_seconds, args.max_seconds, parse_rate(args.fs))
+    report = filter_data_dir(args.src, args.dst, low, high)
     print(f"filter_data: {args.dst}: {report.summary()}")
     if report.kept == 0:
-        print(f"filter_data: no utterance of {args.src} is left; check --min/--max_wav_duration", file=sys.stderr)
-        return 1
+        raise ValueError(f"no utterance of {args.src} is left; check --min/--max_wav_duration")
     return 0
 
 

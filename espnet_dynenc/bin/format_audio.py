@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.format_audio import FORMATS, format_shard, parse_rate
 
 
@@ -32,15 +33,12 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("format_audio", also=(RuntimeError,))  # an audio pipe that failed, unreadable audio
 def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s format_audio: %(message)s")
     args = get_parser().parse_args(argv)
-    try:
-        count = format_shard(args.wav_scp, args.segments, args.keys, parse_rate(args.fs), args.audio_format,
-                             args.out_dir, args.out_wav_scp, args.out_num_samples)
-    except (ValueError, KeyError, RuntimeError, OSError) as err:
-        print(f"format_audio: {err}", file=sys.stderr)
-        return 1
+    count = format_shard(args.wav_scp, args.segments, args.keys, parse_rate(args.fs), args.audio_format,
+                         args.out_dir, args.out_wav_scp, args.out_num_samples)
     logging.info("done: %d utterances in %s", count, args.out_dir)
     return 0
 

@@ -21,7 +21,7 @@ directory appears whole or not at all. A hybrid CTC/attention model is accepted 
 decoder is left out, said here). Run it from the directory the model was trained in
 (ESPnet's config names its statistics relative to it), or give the packed zip.
 
-Exits with status 1 and a message naming the option, the file or the parameter (with both
+Exits with status 2 and a message naming the option, the file or the parameter (with both
 shapes) when something does not fit.
 """
 import argparse
@@ -30,6 +30,7 @@ import sys
 import tempfile
 from typing import List, Optional
 
+from espnet_dynenc.entry import add_model_arguments, entry_point
 from espnet_dynenc.pretrained.convert import METHODS, FineTuning, convert
 from espnet_dynenc.pretrained.source import model_files
 
@@ -37,9 +38,7 @@ from espnet_dynenc.pretrained.source import model_files
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_argument_group("the stock model (config + checkpoint, or a packed zip)")
-    source.add_argument("--asr_train_config", default=None,
-                        help="its config.yaml (default: config.yaml beside --asr_model_file)")
-    source.add_argument("--asr_model_file", default=None, help="its checkpoint (.pth)")
+    add_model_arguments(source, required=False)
     source.add_argument("--packed_model", default=None, help="a zip written by `espnet2.bin.pack asr`")
     parser.add_argument("--output_dir", required=True, help="where the supernet goes (must not exist)")
     fine = parser.add_argument_group("the fine-tuning config written beside it")
@@ -60,17 +59,14 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("init_supernet")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     schedule = FineTuning(args.updates, args.epochs, args.lr, args.step1_fraction)
-    try:
-        with tempfile.TemporaryDirectory(prefix="init_supernet_") as unpacked:
-            files = model_files(args.asr_train_config, args.asr_model_file, args.packed_model, unpacked)
-            result = convert(files, args.output_dir, args.method, args.train_config, args.subnet_sizes, schedule)
-    except (OSError, ValueError) as error:
-        print(f"init_supernet: error: {error}", file=sys.stderr)
-        return 1
+    with tempfile.TemporaryDirectory(prefix="init_supernet_") as unpacked:
+        files = model_files(args.asr_train_config, args.asr_model_file, args.packed_model, unpacked)
+        result = convert(files, args.output_dir, args.method, args.train_config, args.subnet_sizes, schedule)
     print(f"init_supernet: {result.output_dir}: a supernet ({result.method}) of sizes {result.subnet_sizes} "
           f"({result.parameters} parameters) from {result.source}; every size's CTC head starts as the stock one")
     for line in result.dropped:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.token_list import train_sentencepiece, transcripts_only, write_bpe_token_list
 
 
@@ -26,20 +27,16 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# sentencepiece reports e.g. a vocabulary larger than the text allows as a RuntimeError
+@entry_point("make_bpe_model", also=(RuntimeError,))
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if not args.text.is_file():
-        print(f"make_bpe_model: no such file: {args.text}", file=sys.stderr)
-        return 1
+        raise FileNotFoundError(f"no such file: {args.text}")
     symbols = [s for s in args.user_defined_symbols.split(",") if s]
-    try:
-        transcripts_only(args.text, args.out_dir / "train.txt")
-        train_sentencepiece(args.out_dir / "train.txt", args.out_dir / "bpe", args.vocab_size, args.model_type,
-                            args.character_coverage, args.input_sentence_size, symbols)
-    except (ValueError, RuntimeError) as err:
-        # sentencepiece reports e.g. a vocabulary larger than the text allows this way
-        print(f"make_bpe_model: {err}", file=sys.stderr)
-        return 1
+    transcripts_only(args.text, args.out_dir / "train.txt")
+    train_sentencepiece(args.out_dir / "train.txt", args.out_dir / "bpe", args.vocab_size, args.model_type,
+                        args.character_coverage, args.input_sentence_size, symbols)
     count = write_bpe_token_list(args.out_dir / "bpe.vocab", args.out_dir / "tokens.txt")
     print(f"make_bpe_model: {args.out_dir}/tokens.txt: {count} tokens")
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from espnet_dynenc.corpora.synth import ACCENTS, BACKENDS, CorpusConfig, EspeakError, generate_corpus
+from espnet_dynenc.entry import entry_point
 
 
 def _comma_list(value: str) -> List[str]:
@@ -67,6 +68,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("make_synth_corpus", also=(EspeakError,))
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     config = CorpusConfig(
@@ -76,11 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         accents=tuple(args.accents), variants=tuple(args.variants),
         backend=args.backend, espeak_command=args.espeak_command, nj=args.nj,
         babble_talkers=args.babble_talkers, babble_snr=args.babble_snr)
-    try:
-        generate_corpus(config, force=args.force, log=lambda line: print(line, flush=True))
-    except (ValueError, EspeakError) as err:
-        print(f"make_synth_corpus: error: {err}", file=sys.stderr)
-        return 2
+    generate_corpus(config, force=args.force, log=lambda line: print(line, flush=True))
     return 0
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.trn_files import TOKEN_TYPES, write_trn_pair
 
 
@@ -28,19 +29,15 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("make_trn")
 def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="make_trn: %(levelname)s: %(message)s")
     args = get_parser().parse_args(argv)
     for path in (args.ref_text, args.hyp_text, args.utt2spk):
         if not path.is_file():
-            print(f"make_trn: no such file: {path}", file=sys.stderr)
-            return 1
-    try:
-        write_trn_pair(args.ref_text, args.hyp_text, args.utt2spk, args.token_type, args.out_dir,
-                       args.non_linguistic_symbols, args.cleaner)
-    except (KeyError, ValueError) as err:
-        print(f"make_trn: {err}", file=sys.stderr)
-        return 1
+            raise FileNotFoundError(f"no such file: {path}")
+    write_trn_pair(args.ref_text, args.hyp_text, args.utt2spk, args.token_type, args.out_dir,
+                   args.non_linguistic_symbols, args.cleaner)
     return 0
 
 

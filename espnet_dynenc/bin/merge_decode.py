@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.decode_merge import merge_jobs
 
 
@@ -21,13 +22,10 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("merge_decode")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    try:
-        outputs = merge_jobs(args.job_dirs, args.output_dir)
-    except (OSError, ValueError, KeyError) as err:
-        print(f"merge_decode: {err}", file=sys.stderr)
-        return 1
+    outputs = merge_jobs(args.job_dirs, args.output_dir)
     print(f"merge_decode: {args.output_dir}: {' '.join(outputs)} from {len(args.job_dirs)} job(s)")
     return 0
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.speed_perturb import parse_factors, perturb_data_dir
 
 
@@ -24,17 +25,13 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("perturb_data_dir")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     missing = [n for n in ("wav.scp", "text", "utt2spk") if not (args.src / n).is_file()]
     if missing:
-        print(f"perturb_data_dir: {args.src} lacks {', '.join(missing)}", file=sys.stderr)
-        return 1
-    try:
-        count = perturb_data_dir(args.src, args.dst, parse_factors(args.factors), args.python)
-    except (ValueError, KeyError) as err:
-        print(f"perturb_data_dir: {err}", file=sys.stderr)
-        return 1
+        raise FileNotFoundError(f"{args.src} lacks {', '.join(missing)}")
+    count = perturb_data_dir(args.src, args.dst, parse_factors(args.factors), args.python)
     print(f"perturb_data_dir: {args.dst}: {count} utterances (factors {args.factors})")
     return 0
 

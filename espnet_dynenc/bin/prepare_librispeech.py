@@ -9,6 +9,7 @@ import sys
 from typing import List, Optional
 
 from espnet_dynenc.corpora import librispeech
+from espnet_dynenc.entry import entry_point
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -74,15 +75,12 @@ def run(args: argparse.Namespace) -> None:
         )
 
 
+@entry_point("prepare_librispeech", also=(RuntimeError,))  # a download or an extraction that failed
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point; bad input ends with one ``error:`` line and exit status 1."""
+    """Entry point; bad input ends with one ``error:`` line and exit status 2."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        run(args)
-    except (ValueError, OSError, RuntimeError) as err:
-        print(f"prepare_librispeech: error: {err}", file=sys.stderr)
-        return 1
+    run(args)
     return 0
 
 

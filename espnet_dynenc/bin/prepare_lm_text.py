@@ -20,6 +20,7 @@ from typing import List, Optional
 
 from espnet_dynenc.corpora import librispeech, tedlium2
 from espnet_dynenc.corpora.lm_text import DEFAULT_OUTPUT
+from espnet_dynenc.entry import entry_point
 
 CORPORA = ("librispeech", "tedlium2")
 
@@ -59,14 +60,11 @@ def run(args: argparse.Namespace) -> int:
     return tedlium2.prepare_lm_text(args.corpus_dir, args.output)
 
 
+@entry_point("prepare_lm_text", also=(RuntimeError,))  # a download that failed
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        count = run(args)
-    except (ValueError, OSError, RuntimeError) as err:
-        print(f"prepare_lm_text: error: {err}", file=sys.stderr)
-        return 1
+    count = run(args)
     if count >= 0:
         print(f"prepare_lm_text: {args.output}: {count} sentences")
     return 0

@@ -24,21 +24,16 @@ import logging
 import sys
 from typing import List, Optional
 
-from espnet2.utils.types import str2triple_str, str_or_none
-
 from espnet_dynenc.checkpoint_jobs.dev_scoring import METRICS
 from espnet_dynenc.checkpoint_jobs.prune_on_demand import PlanRequest, plan_pruning
+from espnet_dynenc.entry import add_data_arguments, add_model_arguments, entry_point
 from espnet_dynenc.pruning.strategies import STRATEGIES
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--asr_train_config", required=True, help="config.yaml of the trained model")
-    parser.add_argument("--asr_model_file", required=True, help="model parameters (.pth)")
-    parser.add_argument("--data_path_and_name_and_type", type=str2triple_str, action="append", required=True,
-                        help="dev speech and text, e.g. dump/raw/dev/wav.scp,speech,sound and "
-                             "dump/raw/dev/text,text,text (repeatable)")
-    parser.add_argument("--key_file", type=str_or_none, default=None, help="use only these utterances")
+    add_model_arguments(parser)
+    add_data_arguments(parser, "the dev speech and text: dump/raw/dev/wav.scp,speech,sound and dump/raw/dev/text,text,text")
     parser.add_argument("--max_utterances", type=int, default=200, help="dev utterances to score on")
     parser.add_argument("--depths", type=int, nargs="+", required=True, help="blocks to keep, e.g. 10 8 6 4")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES),
@@ -58,6 +53,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("prune_on_demand")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
@@ -68,11 +64,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         max_utterances=args.max_utterances, greedy_metric=args.greedy_metric, subnet=args.subnet,
         variance_kept=args.variance_kept, max_frames=args.max_frames, batch_size=args.batch_size,
         device="cuda" if args.ngpu > 0 else "cpu", num_workers=args.num_workers, seed=args.seed)
-    try:
-        plan = plan_pruning(request)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"prune_on_demand: error: {error}", file=sys.stderr)
-        return 1
+    plan = plan_pruning(request)
     for strategy, depth, removed in plan.removal_sets():
         print(f"{strategy}\t{depth}\t{' '.join(map(str, removed))}")
     return 0

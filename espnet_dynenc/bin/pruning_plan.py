@@ -3,12 +3,13 @@
     python -m espnet_dynenc.bin.pruning_plan --plan exp/x/decode_y/pruning/pruning_plan.yaml --field subnet
 
 A shell script asks this instead of parsing the YAML itself; a field the file lacks
-prints an empty line. A missing or malformed plan exits with status 1 and names it.
+prints an empty line. A missing or malformed plan exits with status 2 and names it.
 """
 import argparse
 import sys
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.pruning.plan import SCALAR_FIELDS, PruningPlan
 
 
@@ -19,13 +20,10 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("pruning_plan")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    try:
-        value = PruningPlan.load(args.plan).field_value(args.field)
-    except (OSError, ValueError) as err:
-        print(f"pruning_plan: error: {err}", file=sys.stderr)
-        return 1
+    value = PruningPlan.load(args.plan).field_value(args.field)
     print("" if value is None else value)
     return 0
 

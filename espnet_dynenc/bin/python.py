@@ -6,7 +6,8 @@
 Modules run with ``runpy.run_module(..., alter_sys=False)`` and scripts are executed in a
 fresh namespace, so ``sys.modules["__main__"]`` stays this launcher: the workers that
 multi-GPU training spawns re-import it and register the classes again. (``alter_sys=True``
-or ``runpy.run_path`` would make them import the target bare.)
+or ``runpy.run_path`` would make them import the target bare.) The target's errors are
+its own: they are not turned into an ``error:`` line here (see ``espnet_dynenc.entry``).
 """
 import os
 import runpy

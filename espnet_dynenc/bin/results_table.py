@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.decodings_table import decodings_markdown, describe_decoding
 from espnet_dynenc.recipe.pruning_table import pruning_markdown
 from espnet_dynenc.recipe.results_table import parse_sizes, results_markdown, sizes_decoded
@@ -35,23 +36,19 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("results_table")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if not args.decode_dir.is_dir():
-        print(f"results_table: no such directory: {args.decode_dir}", file=sys.stderr)
-        return 1
-    try:
-        test_sets = args.test_sets.split()
-        sizes = parse_sizes(args.subnets)
-        pruning = pruning_markdown(args.decode_dir, test_sets, parse_sizes(args.prune_depths),
-                                   args.prune_strategies.split())
-        compared = decodings_markdown(args.decode_dir.parent, test_sets, sizes)
-        decoding = describe_decoding(args.decode_dir, test_sets, sizes or sizes_decoded(args.decode_dir, test_sets))
-        text = results_markdown(args.decode_dir, test_sets, sizes, args.model_file, args.device,
-                                pruning + compared, decoding)
-    except ValueError as err:
-        print(f"results_table: {err}", file=sys.stderr)
-        return 1
+        raise FileNotFoundError(f"no such directory: {args.decode_dir}")
+    test_sets = args.test_sets.split()
+    sizes = parse_sizes(args.subnets)
+    pruning = pruning_markdown(args.decode_dir, test_sets, parse_sizes(args.prune_depths),
+                               args.prune_strategies.split())
+    compared = decodings_markdown(args.decode_dir.parent, test_sets, sizes)
+    decoding = describe_decoding(args.decode_dir, test_sets, sizes or sizes_decoded(args.decode_dir, test_sets))
+    text = results_markdown(args.decode_dir, test_sets, sizes, args.model_file, args.device,
+                            pruning + compared, decoding)
     if args.output == "-":
         sys.stdout.write(text)
     else:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.scoring.sclite_format import sclite_report
 
 
@@ -25,17 +26,13 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("score")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     for path in (args.ref, args.hyp):
         if not path.is_file():
-            print(f"score: no such file: {path}", file=sys.stderr)
-            return 1
-    try:
-        report = sclite_report(args.ref, args.hyp, args.title)
-    except ValueError as err:
-        print(f"score: {err}", file=sys.stderr)
-        return 1
+            raise FileNotFoundError(f"no such file: {path}")
+    report = sclite_report(args.ref, args.hyp, args.title)
     if args.output == "-":
         sys.stdout.write(report)
     else:

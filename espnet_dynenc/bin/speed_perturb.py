@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import soundfile
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.audio_source import read_entry
 from espnet_dynenc.recipe.speed_perturb import perturb_samples
 
@@ -25,16 +26,12 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("speed_perturb", also=(RuntimeError,))  # an audio pipe that failed, unreadable audio
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if args.factor <= 0:
-        print(f"speed_perturb: --factor must be positive, got {args.factor}", file=sys.stderr)
-        return 1
-    try:
-        samples, rate = read_entry(args.input)
-    except (RuntimeError, OSError) as err:
-        print(f"speed_perturb: {err}", file=sys.stderr)
-        return 1
+        raise ValueError(f"--factor must be positive, got {args.factor}")
+    samples, rate = read_entry(args.input)
     # a wav header holds the data size, so the file is built in memory (stdout cannot seek)
     buffer = io.BytesIO()
     soundfile.write(buffer, perturb_samples(samples, rate, args.factor), rate, format="WAV", subtype="PCM_16")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.split_keys import split_file
 
 
@@ -17,16 +18,12 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("split_keys")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if not args.source.is_file():
-        print(f"split_keys: no such file: {args.source}", file=sys.stderr)
-        return 1
-    try:
-        split_file(args.source, args.outputs)
-    except ValueError as err:
-        print(f"split_keys: {args.source}: {err}", file=sys.stderr)
-        return 1
+        raise FileNotFoundError(f"no such file: {args.source}")
+    split_file(args.source, args.outputs)
     return 0
 
 

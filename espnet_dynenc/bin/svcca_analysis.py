@@ -20,18 +20,14 @@ import logging
 import sys
 from typing import List, Optional
 
-from espnet2.utils.types import str2triple_str, str_or_none
-
 from espnet_dynenc.checkpoint_jobs.svcca_analysis import SVCCARequest, analyse
+from espnet_dynenc.entry import add_data_arguments, add_model_arguments, entry_point
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--asr_train_config", required=True, help="config.yaml of the trained model")
-    parser.add_argument("--asr_model_file", required=True, help="model parameters (.pth)")
-    parser.add_argument("--data_path_and_name_and_type", type=str2triple_str, action="append", required=True,
-                        help="e.g. dump/raw/dev/wav.scp,speech,sound (repeatable; speech is needed)")
-    parser.add_argument("--key_file", type=str_or_none, default=None, help="use only these utterances")
+    add_model_arguments(parser)
+    add_data_arguments(parser, "dump/raw/dev/wav.scp,speech,sound (speech is needed)")
     parser.add_argument("--max_utterances", type=int, default=200, help="utterances to collect activations on")
     parser.add_argument("--max_frames", type=int, default=20000,
                         help="frames kept (a random subset, the same for every layer); 0 keeps all")
@@ -47,6 +43,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("svcca_analysis")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
@@ -56,11 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         key_file=args.key_file, max_utterances=args.max_utterances, max_frames=args.max_frames,
         variance_kept=args.variance_kept, subnet=args.subnet, batch_size=args.batch_size,
         device="cuda" if args.ngpu > 0 else "cpu", num_workers=args.num_workers, seed=args.seed)
-    try:
-        analyse(request)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"svcca_analysis: error: {error}", file=sys.stderr)
-        return 1
+    analyse(request)
     return 0
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.training_progress import ProgressFormatter, follow, process_alive
 
 
@@ -27,11 +28,11 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point("training_progress")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if args.interval < 0:
-        print(f"training_progress: --interval must be >= 0, got {args.interval}", file=sys.stderr)
-        return 1
+        raise ValueError(f"--interval must be >= 0, got {args.interval}")
     stop = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.append(True))

@@ -12,7 +12,9 @@ import argparse
 from typing import Dict, List, Optional, Sequence
 
 import yaml
-from espnet2.utils.types import int_or_none, str2bool, str2triple_str, str_or_none
+from espnet2.utils.types import int_or_none, str2bool, str_or_none
+
+from espnet_dynenc.entry import add_data_arguments, add_model_arguments
 
 GREEDY = "greedy"
 BEAM = "beam"
@@ -20,11 +22,8 @@ BEAM = "beam"
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Model, data, targets and output: what both decoders read and write."""
-    parser.add_argument("--asr_train_config", required=True, help="config.yaml of the trained model")
-    parser.add_argument("--asr_model_file", required=True, help="model parameters (.pth)")
-    parser.add_argument("--data_path_and_name_and_type", type=str2triple_str, action="append", required=True,
-                        help="e.g. dump/raw/test/wav.scp,speech,sound (repeatable)")
-    parser.add_argument("--key_file", type=str_or_none, default=None, help="decode only these utterances")
+    add_model_arguments(parser)
+    add_data_arguments(parser, "dump/raw/test/wav.scp,speech,sound", keys_help="decode only these utterances")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--subnets", type=str, default="",
                         help='sizes to decode, e.g. "16 32 48" (default: every size of the model)')
@@ -51,6 +50,18 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log_level", default="INFO", choices=["ERROR", "WARNING", "INFO", "DEBUG"])
     parser.add_argument("--config", default=None,
                         help="YAML file of default values for these options (asr.sh's --inference_config)")
+
+
+def request_fields(args: argparse.Namespace) -> Dict[str, object]:
+    """The options of :func:`add_common_options` as the fields of a decoding request
+    (``DecodeRequest``, which ``BeamRequest`` extends)."""
+    return dict(
+        asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
+        data_path_and_name_and_type=args.data_path_and_name_and_type, output_dir=args.output_dir,
+        key_file=args.key_file, subnets=args.subnets, skip_blocks=args.skip_blocks, pruning_plan=args.pruning_plan,
+        size_model_files=args.size_model_file, batch_size=args.batch_size,
+        device="cuda" if args.ngpu > 0 else "cpu", dtype=args.dtype, num_workers=args.num_workers, fs=args.fs,
+        flops_reference_seconds=args.flops_reference_seconds, num_threads=args.num_threads)
 
 
 def greedy_parser(description: Optional[str] = None) -> argparse.ArgumentParser:

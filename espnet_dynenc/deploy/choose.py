@@ -8,7 +8,8 @@ audio: real-time factor at ``num_threads`` threads, peak memory, bytes on disk, 
 WER of that backend's own hypotheses against the test set's ``text`` (so int8 is judged
 by its own output). A row is on the Pareto front when no other row is at least as good in
 WER, RTF, bytes and memory and better in one. The choice is the most accurate row within
-every budget given (ties: the faster).
+every budget given (ties: the faster). Every audio file of the test set is checked first
+(``espnet_dynenc.audio_check``), before anything is exported.
 """
 import json
 import logging
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from espnet_dynenc.audio_check import check_decoder_inputs
 from espnet_dynenc.decode.outputs import DecodeOutput, finished_outputs, pruning_plan_file
 from espnet_dynenc.deploy.measure import BACKENDS
 from espnet_dynenc.scoring.wer import align, count_errors
@@ -250,6 +252,7 @@ def choose_subnet(request: ChooseRequest) -> Tuple[List[Row], Row]:
             raise ValueError(f"--backends: '{backend}' is not one of {BACKENDS}")
     if request.num_threads < 1:
         raise ValueError(f"--num_threads: must be >= 1, got {request.num_threads}")
+    check_decoder_inputs([(request.wav_scp, "speech", "sound")], request.asr_train_config)
     decode_dir = Path(request.decode_dir)
     candidates = find_candidates(decode_dir, request.test_set)
     text = Path(request.text) if request.text else Path(request.wav_scp).parent / "text"

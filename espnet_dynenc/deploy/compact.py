@@ -42,6 +42,7 @@ from espnet2.asr.espnet_model import ESPnetASRModel  # noqa: E402
 from espnet2.tasks.asr import ASRTask  # noqa: E402
 
 from espnet_dynenc.atomic_files import replace_atomically, write_text_atomically  # noqa: E402
+from espnet_dynenc.entry import add_model_arguments  # noqa: E402
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel  # noqa: E402
 from espnet_dynenc.pruning.plan import PruningPlan  # noqa: E402
 
@@ -82,8 +83,7 @@ class CompactExport:
 def add_cut_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that name a model and the cut of it to export (``export_subnet``,
     ``export_onnx``), checked by :func:`resolve_cut`."""
-    parser.add_argument("--asr_train_config", required=True, help="config.yaml of the trained supernet")
-    parser.add_argument("--asr_model_file", required=True, help="its parameters (.pth)")
+    add_model_arguments(parser)
     parser.add_argument("--subnet", type=int, default=None, help="the size to export (units kept)")
     parser.add_argument("--pruning_plan", default=None,
                         help="prune_on_demand's pruning_plan.yaml: export its subnet with blocks removed")

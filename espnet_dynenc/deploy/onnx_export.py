@@ -30,6 +30,7 @@ import torch
 import yaml
 from espnet.nets.pytorch_backend.transformer.embedding import PositionalEncoding, RelPositionalEncoding
 
+from espnet_dynenc import audio_check
 from espnet_dynenc.atomic_files import replace_atomically, write_text_atomically
 from espnet_dynenc.decode.batch_decoding import sampling_rate
 from espnet_dynenc.deploy import onnx_inference
@@ -230,6 +231,7 @@ def export_onnx(model, asr_train_config: str, cut: Cut, output_dir: str, quantiz
     if token_type == "bpe":
         shutil.copyfile(train_config["bpemodel"], out / "bpe.model")
     shutil.copyfile(onnx_inference.__file__, out / "asr_onnx.py")
+    shutil.copyfile(audio_check.__file__, out / "audio_check.py")  # the decoder's check of its audio
     config = {
         "subnet": cut.size, "strategy": cut.strategy, "depth": cut.depth, "skip_blocks": list(cut.skip_blocks),
         "token_type": token_type, "blank_id": compact.blank_id,

@@ -13,6 +13,10 @@ numpy (centred frames, reflect padding, |STFT|^2, mel, log of at least 1e-10), n
 with the training statistics; the graph maps them to CTC log-probabilities, and greedy
 decoding (best token per frame, repeats merged, blanks dropped) gives the tokens and the
 text, written as ESPnet's ``text`` file (``<utt> <words>``).
+
+Every audio file of the wav.scp is checked before the model is loaded
+(``espnet_dynenc.audio_check``, copied beside this file as ``audio_check.py``); a bad one
+ends the run with its wav.scp line named, and nothing written.
 """
 import argparse
 import json
@@ -25,6 +29,11 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import onnxruntime
 import soundfile
+
+if __package__:
+    from espnet_dynenc.audio_check import check_audio_scp
+else:  # the copy beside an export (asr_onnx.py), which runs without this package
+    from audio_check import check_audio_scp
 
 CONFIG_FILE = "onnx_config.json"
 FP32_MODEL = "encoder.onnx"
@@ -49,11 +58,7 @@ class OnnxCTCModel:
 
     def __init__(self, model_dir: str, int8: bool = False, num_threads: Optional[int] = None):
         self.model_dir = model_dir
-        config_path = os.path.join(model_dir, CONFIG_FILE)
-        if not os.path.isfile(config_path):
-            raise FileNotFoundError(f"--model_dir: no {CONFIG_FILE} in {model_dir} (is it export_onnx's output?)")
-        with open(config_path, encoding="utf-8") as f:
-            self.config = json.load(f)
+        self.config = read_config(model_dir)
         graph = os.path.join(model_dir, INT8_MODEL if int8 else FP32_MODEL)
         if not os.path.isfile(graph):
             raise FileNotFoundError(f"--model_dir: no such file: {graph}" +
@@ -133,6 +138,15 @@ class OnnxCTCModel:
 
 
 # ---------------------------------------------------------------------- files
+def read_config(model_dir: str) -> dict:
+    """The export's ``onnx_config.json``."""
+    config_path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"--model_dir: no {CONFIG_FILE} in {model_dir} (is it export_onnx's output?)")
+    with open(config_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def read_wav_scp(path: str) -> Iterator[Tuple[str, str]]:
     """(utterance, audio file) per line of a Kaldi wav.scp; pipes and ark offsets are refused."""
     with open(path, encoding="utf-8") as f:
@@ -191,18 +205,28 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = get_parser().parse_args(argv)
-    try:
-        model = OnnxCTCModel(args.model_dir, args.int8, args.num_threads)
-        results, seconds, audio = decode_wav_scp(model, args.wav_scp, args.max_utterances)
-        write_text(args.output, results)
-    except (OSError, ValueError, RuntimeError) as error:
-        print(f"onnx_inference: error: {error}", file=sys.stderr)
-        return 1
+def run(args: argparse.Namespace) -> int:
+    """Check the audio, decode it, write the text, print a summary line; return 0."""
+    check_audio_scp(args.wav_scp, int(read_config(args.model_dir)["fs"]),
+                    rate_source=os.path.join(args.model_dir, CONFIG_FILE))
+    model = OnnxCTCModel(args.model_dir, args.int8, args.num_threads)
+    results, seconds, audio = decode_wav_scp(model, args.wav_scp, args.max_utterances)
+    write_text(args.output, results)
     rtf = seconds / audio if audio > 0 else float("nan")
     print(f"onnx_inference: {len(results)} utterances, {audio:.1f} s of audio, RTF {rtf:.4f} -> {args.output}")
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The copy's entry point. Inside the package ``espnet_dynenc.bin.onnx_inference`` runs
+    :func:`run` through ``espnet_dynenc.entry``; the copy cannot import it, and ends a
+    refusal the same way: ``onnx_inference: error: <what>``, status 2."""
+    args = get_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (OSError, ValueError, RuntimeError) as error:
+        print(f"onnx_inference: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

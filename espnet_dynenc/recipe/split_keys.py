@@ -39,8 +39,12 @@ def split_file(source: Path, outputs: Sequence[Path]) -> List[int]:
     """Write the shards of ``source`` to ``outputs``; return the shard sizes.
 
     The file is read twice, counting and then copying, and never held in memory: the
-    text an LM learns from can have tens of millions of lines (stage 7 splits it)."""
-    sizes = shard_sizes(sum(1 for _ in _non_empty_lines(source)), len(outputs))
+    text an LM learns from can have tens of millions of lines (stage 7 splits it). A file
+    with fewer lines than shards is refused, naming it."""
+    try:
+        sizes = shard_sizes(sum(1 for _ in _non_empty_lines(source)), len(outputs))
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
     lines = _non_empty_lines(source)
     for path, size in zip(outputs, sizes):
         write_lines(path, itertools.islice(lines, size))

@@ -295,7 +295,7 @@ def test_librispeech_cli_downloads_from_a_mirror(server, mini_librispeech: MiniL
     common += ["--base_url", base + "/mirror", "--no_check_counts", "--timeout", "5"]
 
     # The mirror's archive is not the published one: the checksum check must catch that.
-    assert prepare_librispeech.main(common + ["--download"]) == 1
+    assert prepare_librispeech.main(common + ["--download"]) == 2
     assert not (downloads / "LibriSpeech").exists()
 
     assert prepare_librispeech.main(common + ["--download", "--no_verify_checksums"]) == 0

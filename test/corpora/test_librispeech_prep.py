@@ -206,7 +206,7 @@ def test_cli_help(capsys):
 
 def test_cli_reports_bad_input_in_one_line(mini_librispeech: MiniLibriSpeech, tmp_path: Path, capsys):
     argv = ["--corpus_dir", str(mini_librispeech.root), "--data_dir", str(tmp_path / "data")]
-    assert prepare_librispeech.main(argv + ["--parts", "test-clean"]) == 1
+    assert prepare_librispeech.main(argv + ["--parts", "test-clean"]) == 2
     missing = mini_librispeech.corpus / "test-clean"
     err = capsys.readouterr().err
     assert f"prepare_librispeech: error: {missing}: LibriSpeech part 'test-clean' is missing" in err

@@ -214,7 +214,7 @@ def test_cli_help(capsys):
 
 def test_cli_reports_bad_input_in_one_line(mini_tedlium: MiniTedlium, tmp_path: Path, capsys):
     argv = ["--corpus_dir", str(mini_tedlium.root), "--data_dir", str(tmp_path / "data"), "--splits", "dev"]
-    assert prepare_tedlium2.main(argv) == 1
+    assert prepare_tedlium2.main(argv) == 2
     err = capsys.readouterr().err
     assert "prepare_tedlium2: error: TED-LIUM 2 dev: found 1 talks with .sph and .stm, expected 8" in err
     assert prepare_tedlium2.main(argv + ["--no_check_counts"]) == 0

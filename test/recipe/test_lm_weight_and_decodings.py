@@ -50,7 +50,7 @@ def test_each_output_gets_the_weight_of_fewest_dev_errors(tmp_path):
     document = yaml.safe_load(out.read_text())
     assert document["grid"] == [0.0, 0.5, 1.0] and document["dev_set"] == "dev"
     assert document["dev_wer"]["4"] == {0.0: round(100 * 4 / 9, 2), 0.5: 0.0, 1.0: 0.0}
-    assert choose_lm_weight.main(argv[:5] + ["0.0 0.7"] + argv[6:]) == 1  # no decoding for 0.7
+    assert choose_lm_weight.main(argv[:5] + ["0.0 0.7"] + argv[6:]) == 2  # no decoding for 0.7
 
 
 @pytest.mark.parametrize("grid, message", [("", "is empty"), ("0.3 x", "'x' is not a number"),

@@ -904,7 +904,7 @@ check_pretrained_model() {
         tail -n 1 <<<"${answer}"
         return 0
     fi
-    answer=$(tail -n 1 <<<"${answer}" | sed -e 's/^check_pretrained_model: //')
+    answer=$(tail -n 1 <<<"${answer}" | sed -e 's/^check_pretrained_model: error: //')
     if [ -n "${current_stage}" ]; then
         log "error: Stage ${current_stage}: ${answer}" >&2
     else
@@ -1320,7 +1320,7 @@ check_decoding_setup() {
         [ -z "${tokens}" ] || args+=(--lm_train_config "${lm_exp}/config.yaml" --asr_tokens "${tokens}")
     fi
     answer=$(run_helper espnet_dynenc.bin.check_decoding "${args[@]}" 2>&1) ||
-        usage_error "$(tail -n 1 <<<"${answer}" | sed -e 's/^check_decoding: //')"
+        usage_error "$(tail -n 1 <<<"${answer}" | sed -e 's/^check_decoding: error: //')"
     decoding=$(tail -n 1 <<<"${answer}")
     [ -n "${inference_module}" ] || inference_module=espnet_dynenc.bin.ctc_${decoding}_inference
     if [ "${decoding}" = beam ] && option_given batch_size && [ "${batch_size}" -gt 1 ]; then
