@@ -209,6 +209,21 @@ def test_another_plan_writes_its_own_report_from_finished_runs(tmp_path):
     bad = compare("--report", "ablation.txt")
     assert bad.returncode == 2 and "--report must be a file name ending in .md, got 'ablation.txt'" in bad.stdout
 
+    # a run of the plan without a summary: --report_only reports the others and trains nothing
+    (recipe / "conf" / "individual_24.yaml").write_text("{}\n")
+    (recipe / "conf" / "plan.tsv").write_text("\n".join(lines + ["individual_24 alone main conf/individual_24.yaml"]) + "\n")
+    partial = compare("--report", "PARTIAL.md", "--report_only", "true")
+    assert partial.returncode == 0, partial.stdout[-4000:]
+    assert "run 4/4: individual_24, seed 0: not run yet, left out of the report (--report_only)" in partial.stdout
+    assert "3 of 4 runs summarised (--report_only); PARTIAL.md and partial.png into ." in partial.stdout
+    text = (recipe / "PARTIAL.md").read_text()
+    assert "--report_only true" in text and "| 16 | trained alone | 1 |" in text and "| 24 | trained alone" not in text
+    assert not list((recipe / "exp" / "comparison").glob("manifest.tsv.*"))  # no temporary manifest left
+    trains = compare("--report", "PARTIAL.md")  # without it, the missing run is trained: run.sh is called
+    assert trains.returncode == 1 and "data preparation failed" in trains.stdout
+    wrong = compare("--report_only", "maybe")
+    assert wrong.returncode == 2 and "--report_only must be true or false, got 'maybe'" in wrong.stdout
+
 
 def test_a_plan_line_with_a_runner_trains_through_it(tmp_path):
     """"--runner SCRIPT" first among a plan line's options: SCRIPT gets the run's stages and options
