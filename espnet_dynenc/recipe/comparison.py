@@ -14,12 +14,23 @@ Roles say what a run is compared as:
               CTC loss) in its plan's ``dev_scores.tsv``, never chosen on test;
 ``dmao``      a reallocated single-size model, against the ``alone`` model of its size.
 
+A role may carry a training regime, ``<role>@<regime>`` (e.g. ``supernet@2x``, ``alone@2x``:
+trained for twice the comparison's updates); a plain role is the comparison's own regime,
+``1x``. Runs are set only against runs of their own regime: a supernet at 2x against the
+sizes trained alone at 2x, never against the 1x ones, so a longer schedule cannot borrow
+the shorter one's baseline. Every regime's rows are shown next to the others', and per
+size the supernet-minus-alone gap of each regime with its interval (does the gap close
+with longer training?).
+
 Each run's numbers come from the files asr.sh leaves: ``<size>/decode_stats.yaml``
 (parameters, FLOPs per second of audio, the checkpoint decoded) and
 ``score_{wer,cer}/result.txt`` per test set, the word errors of every utterance (from
 ``score_wer/{ref,hyp}.trn``), the plan's ``dev_scores.tsv``, the training's ``train.log``
 (wall time: from the first epoch started to the last epoch finished, summed over the logs
-of a resumed run) and its checkpoint (parameters, optimizer updates). A supernet whose
+of a resumed run) and its checkpoint (parameters, optimizer updates). A run that starts
+from a converted model (its config's ``init_param`` names ``<dir>/model.pth`` and
+``<dir>/init.yaml`` names the experiment it was converted from) counts that experiment's
+training too, as its pre-training. A supernet whose
 sizes have their own checkpoints (asr.sh ``--size_checkpoints``) is read from the
 decoding of that rule (``<decode dir>_per_size``), and from the decoding of the full-size
 rule too, when there is one, so the effect of the rule is reported.
@@ -53,6 +64,8 @@ from espnet_dynenc.scoring.bootstrap import CONFIDENCE, REPLICATES, Interval, Ut
 from espnet_dynenc.scoring.sclite_format import score_files
 
 ROLES = ("supernet", "alone", "pruned", "dmao")
+MAIN_REGIME = "1x"  # the regime of a role without "@<regime>": the comparison's own schedule
+_REGIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DECODE_DIR = decode_dir_name()  # asr.sh's greedy decoding of valid.cer_ctc.ave.pth
 SUMMARY_VERSION = 1
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) \(trainer:\d+\) INFO: (.*)")
@@ -65,6 +78,27 @@ class Run:
     role: str
     seed: int
     exp_dir: Path
+    regime: str = MAIN_REGIME
+
+
+def split_role(text: str) -> Tuple[str, str]:
+    """``'supernet@2x'`` -> ``('supernet', '2x')``; a plain role is of the main regime."""
+    role, at, regime = text.partition("@")
+    if role not in ROLES:
+        raise ValueError(f"unknown role '{role}' (expected {', '.join(ROLES)}, optionally with @<regime>)")
+    if at and not _REGIME.fullmatch(regime):
+        raise ValueError(f"bad regime '{regime}' in role '{text}' (letters, digits, '.', '_', '-', e.g. 2x)")
+    return role, regime or MAIN_REGIME
+
+
+def role_text(run: Run) -> str:
+    """The role as a manifest or plan line writes it."""
+    return run.role if run.regime == MAIN_REGIME else f"{run.role}@{run.regime}"
+
+
+def regime_suffix(regime: str) -> str:
+    """What labels of a regime other than the main one end in, e.g. ``' (2x)'``."""
+    return "" if regime == MAIN_REGIME else f" ({regime})"
 
 
 @dataclass
@@ -84,22 +118,60 @@ class Measured:
 
 @dataclass
 class TrainingCost:
+    """One run's training: optimizer updates, wall seconds, parameters; for a run started from
+    another experiment's converted model, that experiment's training too (``pretraining_*``,
+    None otherwise; summaries written before these fields existed load with None)."""
+
     updates: Optional[int]
     seconds: Optional[float]
     parameters: Optional[int]
+    pretraining_updates: Optional[int] = None
+    pretraining_seconds: Optional[float] = None
+    pretraining_parameters: Optional[int] = None
+    pretraining_exp_dir: Optional[str] = None
+
+    @property
+    def pretrained(self) -> bool:
+        return self.pretraining_exp_dir is not None
+
+    def total_updates(self) -> Optional[int]:
+        """Pre-training and this training's updates together."""
+        if self.updates is None and self.pretraining_updates is None:
+            return None
+        return (self.updates or 0) + (self.pretraining_updates or 0)
+
+    def total_seconds(self) -> Optional[float]:
+        if self.seconds is None and self.pretraining_seconds is None:
+            return None
+        return (self.seconds or 0.0) + (self.pretraining_seconds or 0.0)
+
+    def parameter_updates(self) -> float:
+        """Parameters x updates, of the pre-training and of this training, summed."""
+        return ((self.updates or 0) * (self.parameters or 0)
+                + (self.pretraining_updates or 0) * (self.pretraining_parameters or 0))
 
 
 def read_manifest(path: Path) -> List[Run]:
     """The runs listed by run_comparison.sh; a bad line names the file and line."""
     runs = []
+    regimes: Dict[str, Tuple[str, int]] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split()
-        if len(fields) != 4 or fields[1] not in ROLES or not fields[2].lstrip("-").isdigit():
-            raise ValueError(f"{path}:{number}: expected '<method> <role: {'|'.join(ROLES)}> <seed> <exp dir>', "
-                             f"got '{line}'")
-        runs.append(Run(fields[0], fields[1], int(fields[2]), Path(fields[3])))
+        try:
+            role, regime = split_role(fields[1]) if len(fields) == 4 else ("", "")
+        except ValueError:
+            role = ""
+        if not role or not fields[2].lstrip("-").isdigit():
+            raise ValueError(f"{path}:{number}: expected '<method> <role: {'|'.join(ROLES)}>[@<regime>] <seed> "
+                             f"<exp dir>', got '{line}'")
+        seen, first = regimes.setdefault(fields[0], (regime, number))
+        if seen != regime:
+            raise ValueError(f"{path}:{number}: method {fields[0]} is of regime {regime} here but of {seen} on line "
+                             f"{first}: give the runs of another regime their own method name (e.g. "
+                             f"{fields[0]}_{regime})")
+        runs.append(Run(fields[0], role, int(fields[2]), Path(fields[3]), regime))
     if not runs:
         raise ValueError(f"{path}: no runs listed")
     return runs
@@ -199,20 +271,100 @@ def _log_seconds(log: Path) -> float:
     return (last - first).total_seconds() if first is not None and last is not None else 0.0
 
 
-def training_cost(run: Run) -> TrainingCost:
-    logs = sorted(run.exp_dir.glob("train*.log"))
+def _checkpoint_updates(checkpoint: dict, config: dict) -> Optional[int]:
+    """Optimizer updates of a training checkpoint (ESPnet's ``checkpoint.pth``).
+
+    This package's models count them in their ``num_updates`` buffer. A stock ESPnet model has
+    none: then the step count Adam-type optimizers keep per parameter (the largest: every
+    update steps every trained parameter), which is exact whatever the scheduler (a scheduler's
+    ``last_epoch`` counts updates or epochs depending on its kind, and the state does not say
+    which); for an optimizer without one (SGD), the epochs run (the reporter's) times
+    ``num_iters_per_epoch / accum_grad`` from the experiment's config, which assumes every
+    epoch ran its full number of iterations."""
+    state = checkpoint.get("model", {})
+    if "num_updates" in state:
+        return int(state["num_updates"])
+    steps = [int(s["step"]) for optimizer in checkpoint.get("optimizers") or []
+             for s in optimizer.get("state", {}).values() if "step" in s]
+    if steps:
+        return max(steps)
+    epochs = (checkpoint.get("reporter") or {}).get("epoch")
+    iters = config.get("num_iters_per_epoch")
+    if epochs is None or not iters:
+        return None
+    return int(epochs) * int(iters) // int(config.get("accum_grad") or 1)
+
+
+def _experiment_cost(exp_dir: Path) -> TrainingCost:
+    """Updates, wall seconds (its train*.log) and parameters (its checkpoint.pth) of one training."""
+    logs = sorted(exp_dir.glob("train*.log"))
     seconds = sum(_log_seconds(log) for log in logs) if logs else None
     updates = parameters = None
-    checkpoint = run.exp_dir / "checkpoint.pth"
-    if checkpoint.is_file():
+    checkpoint_path = exp_dir / "checkpoint.pth"
+    if checkpoint_path.is_file():
         import torch
 
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
-        if "num_updates" in state:
-            updates = int(state["num_updates"])
-        parameters = sum(v.numel() for k, v in state.items()
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        updates = _checkpoint_updates(checkpoint, _read_config(exp_dir))
+        parameters = sum(v.numel() for k, v in checkpoint["model"].items()
                          if isinstance(v, torch.Tensor) and v.is_floating_point() and not k.endswith(_BUFFERS))
     return TrainingCost(updates, seconds or None, parameters)
+
+
+def _read_config(exp_dir: Path) -> dict:
+    import yaml
+
+    path = exp_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def _recipe_path(name: str, exp_dir: Path) -> Optional[Path]:
+    """A path as asr.sh wrote it (relative to the recipe dir it ran in): absolute as is, else
+    under the nearest folder above ``exp_dir`` where it exists (the recipe dir, wherever the
+    experiments are now), else under the working directory; None when it is nowhere."""
+    path = Path(name)
+    if path.is_absolute():
+        return path if path.exists() else None
+    for base in [*exp_dir.resolve().parents, Path.cwd()]:
+        if (base / path).exists():
+            return base / path
+    return None
+
+
+def pretraining_source(exp_dir: Path) -> Optional[Tuple[Path, str]]:
+    """The experiment whose training a run started from: its config's ``init_param`` (asr.sh
+    ``--pretrained_model``) names ``<dir>/model.pth``, whose ``<dir>/init.yaml`` (written by
+    ``espnet_dynenc.bin.init_supernet``) names the converted model's ``asr_train_config``; its
+    folder is the pre-training: where it is, and its name as init.yaml gives it. None when the run starts from scratch or from a model whose
+    training is not here (no init.yaml, or its experiment is gone)."""
+    import yaml
+
+    init_param = _read_config(exp_dir).get("init_param") or []
+    for entry in [init_param] if isinstance(init_param, str) else init_param:
+        model = str(entry).split(":")[0]  # path[:src_key:dst_key:excluded]
+        init_yaml = _recipe_path(str(Path(model).parent / "init.yaml"), exp_dir)
+        if init_yaml is None:
+            continue
+        init = yaml.safe_load(init_yaml.read_text(encoding="utf-8")) or {}
+        config = (init.get("source") or {}).get("asr_train_config")
+        found = _recipe_path(str(config), exp_dir) if config else None
+        if found is not None:
+            return found.parent, str(Path(config).parent)
+    return None
+
+
+def training_cost(run: Run) -> TrainingCost:
+    """The run's training, and its pre-training when it started from a converted model
+    (:func:`pretraining_source`)."""
+    cost = _experiment_cost(run.exp_dir)
+    found = pretraining_source(run.exp_dir)
+    if found is not None and found[0].resolve() != run.exp_dir.resolve():
+        before = _experiment_cost(found[0])
+        cost = replace(cost, pretraining_updates=before.updates, pretraining_seconds=before.seconds,
+                       pretraining_parameters=before.parameters, pretraining_exp_dir=found[1])
+    return cost
 
 
 # ------------------------------------------------------------------------ aggregation
@@ -264,14 +416,30 @@ class Collected:
     def runs_of(self, method: str) -> List[Run]:
         return [r for r in self.runs if r.method == method]
 
-    def alone_by_size(self) -> Dict[int, List[Measured]]:
-        """Individually trained results per size, over every 'alone' method and seed."""
+    def alone_by_size(self, regime: str = MAIN_REGIME) -> Dict[int, List[Measured]]:
+        """Individually trained results per size, over every 'alone' method and seed of one
+        regime (never pooled across regimes)."""
         out: Dict[int, List[Measured]] = {}
         for run in self.runs:
-            if run.role == "alone":
+            if run.role == "alone" and run.regime == regime:
                 for size, measured in self.sizes[run].items():
                     out.setdefault(size, []).append(measured)
         return out
+
+    def regimes(self) -> List[str]:
+        """The regimes of the runs, the main one first, then in the order they appear."""
+        found = [MAIN_REGIME] if any(r.regime == MAIN_REGIME for r in self.runs) else []
+        for run in self.runs:
+            if run.regime not in found:
+                found.append(run.regime)
+        return found
+
+    def in_regime(self, regime: str) -> "Collected":
+        """The runs of one regime (their numbers shared, not copied)."""
+        return replace(self, runs=[r for r in self.runs if r.regime == regime], _checked={})
+
+    def regime_of(self, method: str) -> str:
+        return next(r.regime for r in self.runs if r.method == method)
 
 
 def primary_decode_dir(run: Run, decode_dir: str = DECODE_DIR) -> str:
@@ -317,8 +485,8 @@ def summarise_run(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_D
     pruned = pruned_results(run, test_sets, primary) if run.role == "pruned" else {}
     return {
         "version": SUMMARY_VERSION,
-        "method": run.method, "role": run.role, "seed": run.seed, "exp_dir": str(run.exp_dir),
-        "test_sets": list(test_sets), "decode_dir": primary,
+        "method": run.method, "role": run.role, "regime": run.regime, "seed": run.seed,
+        "exp_dir": str(run.exp_dir), "test_sets": list(test_sets), "decode_dir": primary,
         "sizes": {str(size): asdict(m) for size, m in sizes.items()},
         "full_size_rule": {str(size): asdict(m) for size, m in full.items()},
         "pruned": {str(depth): {name: asdict(m) for name, m in found.items()} for depth, found in pruned.items()},
@@ -328,7 +496,8 @@ def summarise_run(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_D
 
 
 def save_summary(summary: dict, runs_dir: Path) -> Path:
-    run = Run(summary["method"], summary["role"], summary["seed"], Path(summary["exp_dir"]))
+    run = Run(summary["method"], summary["role"], summary["seed"], Path(summary["exp_dir"]),
+              summary.get("regime", MAIN_REGIME))
     path = summary_path(runs_dir, run)
     runs_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(summary, indent=1, sort_keys=False)
@@ -339,15 +508,38 @@ def save_summary(summary: dict, runs_dir: Path) -> Path:
 
 
 def load_summary(path: Path, run: Run) -> dict:
-    """A summary written by :func:`save_summary`, checked against the run it stands for."""
+    """A summary written by :func:`save_summary`, checked against the run it stands for
+    (one without a regime, written before regimes existed, is of the main one; one without
+    the pre-training fields in its cost loads with none)."""
     summary = json.loads(path.read_text(encoding="utf-8"))
     if summary.get("version") != SUMMARY_VERSION:
         raise ValueError(f"{path}: summary version {summary.get('version')}, expected {SUMMARY_VERSION} "
                          "(remove it to summarise the run again from its experiment dir)")
-    if (summary["method"], summary["role"], summary["seed"]) != (run.method, run.role, run.seed):
-        raise ValueError(f"{path}: stands for {summary['method']} ({summary['role']}) seed {summary['seed']}, "
-                         f"not {run.method} ({run.role}) seed {run.seed}")
+    regime = summary.get("regime", MAIN_REGIME)
+    stands_for = Run(summary["method"], summary["role"], summary["seed"], run.exp_dir, regime)
+    if (stands_for.method, stands_for.role, stands_for.seed, regime) != (run.method, run.role, run.seed, run.regime):
+        raise ValueError(f"{path}: stands for {summary['method']} ({role_text(stands_for)}) seed {summary['seed']}, "
+                         f"not {run.method} ({role_text(run)}) seed {run.seed}")
     return summary
+
+
+def refresh_costs(runs: Sequence[Run], runs_dir: Path) -> List[Path]:
+    """Read each run's training cost again from its experiment dir into its summary in
+    ``runs_dir`` (e.g. after the cost learned to count a pre-training); everything else in
+    the summary is kept. Every run needs both its summary and its experiment dir."""
+    for run in runs:
+        if not summary_path(runs_dir, run).is_file():
+            raise FileNotFoundError(f"run {run.method} seed {run.seed}: no summary {summary_path(runs_dir, run)} to "
+                                    "refresh (summarise the run first: --summarise_only)")
+        if not run.exp_dir.is_dir():
+            raise FileNotFoundError(f"run {run.method} seed {run.seed}: no experiment dir {run.exp_dir} to read "
+                                    "its cost from (run in the recipe dir the manifest's paths are relative to)")
+    written = []
+    for run in runs:
+        summary = load_summary(summary_path(runs_dir, run), run)
+        summary["cost"] = asdict(training_cost(run))
+        written.append(save_summary(summary, runs_dir))
+    return written
 
 
 def _measured(entries: dict) -> Dict[int, Measured]:
@@ -425,47 +617,103 @@ def verdict(kind: str, found: Optional[Interval]) -> str:
     raise ValueError(f"unknown claim kind '{kind}'")
 
 
+def size_claim_label(method: str, size: int, regime: str = MAIN_REGIME) -> str:
+    """The label of the claim "this supernet size is as good as the size trained alone"."""
+    return f"{method} at {size} modules against {size} trained alone{regime_suffix(regime)}"
+
+
 def claims(data: Collected) -> List[Claim]:
-    """Every claim the comparison can check, in the order of the report."""
-    alone = data.alone_by_size()
+    """Every claim the comparison can check, in the order of the report: those of the main
+    regime, then those of each other regime (each set against its own regime's runs only)."""
+    return [claim for regime in data.regimes() for claim in _regime_claims(data.in_regime(regime), regime)]
+
+
+def _regime_claims(data: Collected, regime: str) -> List[Claim]:
+    """The claims among the runs of one regime (``data`` holds only those)."""
+    alone = data.alone_by_size(regime)
+    tail = regime_suffix(regime)
     out: List[Claim] = []
     sizes = sorted(alone)
     for small, large in zip(sizes, sizes[1:]):
-        out.append(Claim("sizes trained alone", f"{large} against {small} modules, both trained alone", "better",
+        out.append(Claim("sizes trained alone", f"{large} against {small} modules, both trained alone{tail}", "better",
                          alone[large], alone[small]))
     methods = data.methods("supernet")
     for method in methods:
         runs = data.runs_of(method)
         for size in sorted({s for r in runs for s in data.sizes[r]}):
             if size in alone:
-                out.append(Claim("sizes cut from one model", f"{method} at {size} modules against {size} trained alone",
-                                 "parity", [data.sizes[r][size] for r in runs if size in data.sizes[r]], alone[size]))
+                out.append(Claim("sizes cut from one model", size_claim_label(method, size, regime), "parity",
+                                 [data.sizes[r][size] for r in runs if size in data.sizes[r]], alone[size]))
     for other in methods[1:]:
         first = methods[0]
         for size in sorted({s for r in data.runs_of(first) for s in data.sizes[r]}):
             a = [data.sizes[r][size] for r in data.runs_of(first) if size in data.sizes[r]]
             b = [data.sizes[r][size] for r in data.runs_of(other) if size in data.sizes[r]]
             if a and b:
-                out.append(Claim("sizes cut from one model", f"{first} against {other} at {size} modules", "better",
-                                 a, b))
+                out.append(Claim("sizes cut from one model", f"{first} against {other} at {size} modules{tail}",
+                                 "better", a, b))
     for method in data.methods("pruned"):
         runs = data.runs_of(method)
         top = max(s for r in runs for s in data.sizes[r])
         if top in alone:
-            out.append(Claim("pruning on demand", f"{method}, all blocks ({top} modules), against {top} trained alone",
-                             "parity", [data.sizes[r][top] for r in runs if top in data.sizes[r]], alone[top]))
+            out.append(Claim("pruning on demand", f"{method}, all blocks ({top} modules), against {top} trained "
+                             f"alone{tail}", "parity", [data.sizes[r][top] for r in runs if top in data.sizes[r]],
+                             alone[top]))
         for depth in sorted({d for r in runs for d in data.pruned[r]}, reverse=True):
             best = [data.pruned[r][depth]["best"] for r in runs if "best" in data.pruned[r].get(depth, {})]
             if best and best[0].units in alone:
                 out.append(Claim("pruning on demand", f"{method}, {depth} blocks kept (best on dev), against "
-                                 f"{best[0].units} modules trained alone", "parity", best, alone[best[0].units]))
+                                 f"{best[0].units} modules trained alone{tail}", "parity", best, alone[best[0].units]))
     for method in data.methods("dmao"):
         runs = data.runs_of(method)
         top = max(s for r in runs for s in data.sizes[r])
         if top in alone:
-            out.append(Claim("DMAO", f"{method} against the uniform model of {top} modules trained alone", "better",
-                             [data.sizes[r][top] for r in runs], alone[top]))
+            out.append(Claim("DMAO", f"{method} against the uniform model of {top} modules trained alone{tail}",
+                             "better", [data.sizes[r][top] for r in runs], alone[top]))
     return out
+
+
+def _main_counterpart(data: Collected, method: str, regime: str) -> Optional[str]:
+    """The main regime's supernet that ``method`` (a supernet of ``regime``) is the longer or
+    shorter version of: the one named ``method`` without ``_<regime>`` (des_simple_topk for
+    des_simple_topk_2x), else the main regime's first supernet."""
+    main = data.in_regime(MAIN_REGIME).methods("supernet")
+    stem = method[:-len(f"_{regime}")] if method.endswith(f"_{regime}") else None
+    if stem in main:
+        return stem
+    return main[0] if main else None
+
+
+def gap_table(data: Collected, test_set: str) -> List[str]:
+    """Per size, each other regime's supernet-minus-alone gap next to the main regime's, both
+    with their intervals (the claims' own): whether the gap closes with the other schedule.
+    One table per other regime; nothing when all runs are of the main regime."""
+    checked = {claim.label: found for claim, found in data.checked_claims(test_set)}
+    main_alone = data.alone_by_size(MAIN_REGIME)
+    lines: List[str] = []
+    for regime in data.regimes():
+        if regime == MAIN_REGIME:
+            continue
+        view = data.in_regime(regime)
+        alone = view.alone_by_size(regime)
+        header = ["modules", f"supernet at {MAIN_REGIME}", f"gap at {MAIN_REGIME}: supernet - alone [95% interval]",
+                  f"supernet at {regime}", f"gap at {regime}: supernet - alone [95% interval]",
+                  f"verdict at {regime}"]
+        rows = []
+        for method in view.methods("supernet"):
+            counterpart = _main_counterpart(data, method, regime)
+            for size in sorted({s for r in view.runs_of(method) for s in view.sizes[r]}):
+                if size not in alone:
+                    continue
+                before = None
+                if counterpart is not None and size in main_alone:
+                    before = checked.get(size_claim_label(counterpart, size))
+                found = checked.get(size_claim_label(method, size, regime))
+                rows.append([str(size), counterpart or "n/a", str(before) if before is not None else "n/a",
+                             method, str(found) if found is not None else "n/a", verdict("parity", found)])
+        if rows:
+            lines += markdown_table(header, rows) + [""]
+    return lines
 
 
 def claims_table(data: Collected, test_set: str) -> List[str]:
@@ -509,46 +757,58 @@ def size_table(data: Collected, test_sets: Sequence[str]) -> List[str]:
     header = ["modules", "method", "seeds", "parameters", "FLOPs / s"]
     header += [f"WER {t} (%)" for t in test_sets] + [f"CER {t} (%)" for t in test_sets]
     rows = []
-    alone = data.alone_by_size()
     all_sizes = sorted({s for run in data.runs if run.role in ("supernet", "alone") for s in data.sizes[run]})
     for size in all_sizes:
-        for method in data.methods("supernet"):
-            results = [data.sizes[r][size] for r in data.runs_of(method) if size in data.sizes[r]]
-            if results:
-                rows.append([str(size), method, str(len(results)), human(_mean([r.parameters for r in results])),
+        for regime in data.regimes():  # each regime's rows of a size together, the main one first
+            view = data.in_regime(regime)
+            alone = view.alone_by_size(regime)
+            for method in view.methods("supernet"):
+                results = [view.sizes[r][size] for r in view.runs_of(method) if size in view.sizes[r]]
+                if results:
+                    rows.append([str(size), method + regime_suffix(regime), str(len(results)),
+                                 human(_mean([r.parameters for r in results])),
+                                 human(_mean([r.flops for r in results]))] + _cells(results, test_sets))
+            if size in alone:
+                results = alone[size]
+                rows.append([str(size), "trained alone" + regime_suffix(regime), str(len(results)),
+                             human(_mean([r.parameters for r in results])),
                              human(_mean([r.flops for r in results]))] + _cells(results, test_sets))
-        if size in alone:
-            results = alone[size]
-            rows.append([str(size), "trained alone", str(len(results)), human(_mean([r.parameters for r in results])),
-                         human(_mean([r.flops for r in results]))] + _cells(results, test_sets))
     return markdown_table(header, rows)
 
 
 def pivot_table(data: Collected, test_set: str) -> List[str]:
-    """WER per size (rows) and method (columns), trained alone last."""
-    methods = data.methods("supernet")
-    header = ["modules"] + methods + ["trained alone"]
-    alone = data.alone_by_size()
+    """WER per size (rows) and method (columns), trained alone last; each other regime's
+    columns after the main regime's, its own trained-alone column last."""
+    header = ["modules"]
+    columns = []
+    for regime in data.regimes():
+        view = data.in_regime(regime)
+        methods = view.methods("supernet")
+        header += [m + regime_suffix(regime) for m in methods] + ["trained alone" + regime_suffix(regime)]
+        columns.append((view, methods, view.alone_by_size(regime)))
     rows = []
     sizes = sorted({s for run in data.runs if run.role in ("supernet", "alone") for s in data.sizes[run]})
     for size in sizes:
         row = [str(size)]
-        for method in methods:
-            row.append(mean_sd([data.sizes[r][size].wer.get(test_set) for r in data.runs_of(method)
-                                if size in data.sizes[r]]))
-        row.append(mean_sd([m.wer.get(test_set) for m in alone.get(size, [])]))
+        for view, methods, alone in columns:
+            for method in methods:
+                row.append(mean_sd([view.sizes[r][size].wer.get(test_set) for r in view.runs_of(method)
+                                    if size in view.sizes[r]]))
+            row.append(mean_sd([m.wer.get(test_set) for m in alone.get(size, [])]))
         rows.append(row)
     return markdown_table(header, rows)
 
 
 def pruning_table(data: Collected, test_set: str) -> List[str]:
     lines: List[str] = []
-    alone = data.alone_by_size()
     for method in data.methods("pruned"):
+        regime = data.regime_of(method)
+        alone = data.alone_by_size(regime)
         runs = data.runs_of(method)
         depths = sorted({d for r in runs for d in data.pruned[r]}, reverse=True)
         strategies = sorted({s for r in runs for d in data.pruned[r] for s in data.pruned[r][d] if s != "best"})
-        header = ["blocks kept", "modules", f"{method}: best on dev (chosen)"] + strategies + ["trained alone"]
+        header = ["blocks kept", "modules", f"{method}{regime_suffix(regime)}: best on dev (chosen)"] + strategies
+        header += ["trained alone" + regime_suffix(regime)]
         rows = []
         full = sorted({s for r in runs for s in data.sizes[r]})
         for size in full[-1:]:
@@ -571,15 +831,16 @@ def pruning_table(data: Collected, test_set: str) -> List[str]:
 def dmao_table(data: Collected, test_sets: Sequence[str]) -> List[str]:
     header = ["model", "seeds", "parameters"] + [f"WER {t} (%)" for t in test_sets] + [f"CER {t} (%)" for t in test_sets]
     rows = []
-    alone = data.alone_by_size()
     for method in data.methods("dmao"):
+        regime = data.regime_of(method)
+        alone = data.alone_by_size(regime)
         runs = data.runs_of(method)
         size = max(s for r in runs for s in data.sizes[r])
         results = [data.sizes[r][size] for r in runs]
-        rows.append([f"{method} ({size} modules)", str(len(results)), human(_mean([r.parameters for r in results]))]
-                    + _cells(results, test_sets))
+        rows.append([f"{method}{regime_suffix(regime)} ({size} modules)", str(len(results)),
+                     human(_mean([r.parameters for r in results]))] + _cells(results, test_sets))
         if size in alone:
-            rows.append([f"uniform, trained alone ({size} modules)", str(len(alone[size])),
+            rows.append([f"uniform, trained alone{regime_suffix(regime)} ({size} modules)", str(len(alone[size])),
                          human(_mean([m.parameters for m in alone[size]]))] + _cells(alone[size], test_sets))
     return markdown_table(header, rows)
 
@@ -591,25 +852,53 @@ def _seconds(value: Optional[float]) -> str:
     return f"{minutes}m{seconds:02d}s"
 
 
+PRETRAINED_MARK = "†"  # after an approach whose cost includes a pre-training (see cost_notes)
+
+
 def cost_rows(data: Collected) -> Tuple[List[str], List[List[str]]]:
-    """Training cost per seed: one supernet against every size separately."""
+    """Training cost per seed: one supernet against every size separately (per regime). A run
+    started from another experiment's training counts it: pre-training + fine-tuning."""
     header = ["approach", "runs per seed", "updates", "wall time (mean over seeds)", "parameter updates"]
     rows = []
     for method in data.methods("supernet", "pruned", "dmao"):
         costs = [data.costs[r] for r in data.runs_of(method)]
-        rows.append([method, "1", mean_sd([c.updates for c in costs], 0), _seconds(_mean([c.seconds for c in costs])),
-                     human(_mean([(c.updates or 0) * (c.parameters or 0) for c in costs]))])
-    alone_runs = [r for r in data.runs if r.role == "alone"]
-    if alone_runs:
+        name = method + regime_suffix(data.regime_of(method))
+        if any(c.pretrained for c in costs):
+            name += PRETRAINED_MARK
+        rows.append([name, "1", mean_sd([c.total_updates() for c in costs], 0),
+                     _seconds(_mean([c.total_seconds() for c in costs])),
+                     human(_mean([c.parameter_updates() for c in costs]))])
+    for regime in data.regimes():
+        alone_runs = [r for r in data.runs if r.role == "alone" and r.regime == regime]
+        if not alone_runs:
+            continue
         by_seed: Dict[int, List[TrainingCost]] = {}
         for run in alone_runs:
             by_seed.setdefault(run.seed, []).append(data.costs[run])
-        totals = [(sum(c.updates or 0 for c in cs), sum(c.seconds or 0 for c in cs),
-                   sum((c.updates or 0) * (c.parameters or 0) for c in cs)) for cs in by_seed.values()]
+        totals = [(sum(c.total_updates() or 0 for c in cs), sum(c.total_seconds() or 0 for c in cs),
+                   sum(c.parameter_updates() for c in cs)) for cs in by_seed.values()]
         count = round(len(alone_runs) / len(by_seed))
-        rows.append([f"every size separately ({count} models)", str(count), mean_sd([t[0] for t in totals], 0),
+        label = "every size separately" + (f", {regime}" if regime != MAIN_REGIME else "")
+        rows.append([f"{label} ({count} models)", str(count), mean_sd([t[0] for t in totals], 0),
                      _seconds(_mean([t[1] for t in totals])), human(_mean([t[2] for t in totals]))])
     return header, rows
+
+
+def cost_notes(data: Collected) -> List[str]:
+    """One footnote per approach whose cost includes a pre-training: the two parts."""
+    notes = []
+    for method in data.methods("supernet", "pruned", "dmao"):
+        costs = [data.costs[r] for r in data.runs_of(method)]
+        if not any(c.pretrained for c in costs):
+            continue
+        sources = ", ".join(sorted({f"`{c.pretraining_exp_dir}`" for c in costs if c.pretrained}))
+        notes.append(
+            f"{PRETRAINED_MARK} {method}: pre-training + fine-tuning. Pre-training ({sources}): "
+            f"{mean_sd([c.pretraining_updates for c in costs], 0)} updates, "
+            f"{_seconds(_mean([c.pretraining_seconds for c in costs]))}; fine-tuning: "
+            f"{mean_sd([c.updates for c in costs], 0)} updates, {_seconds(_mean([c.seconds for c in costs]))} "
+            "(each part's updates from its checkpoint, its wall time from its train.log).")
+    return notes
 
 
 def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str, wall_seconds: Optional[float],
@@ -635,6 +924,14 @@ def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str,
     ]
     for test_set in test_sets[:1]:
         lines += [f"## Claims and their intervals ({test_set})", ""] + claims_table(data, test_set) + [""]
+        gaps = gap_table(data, test_set)
+        if gaps:
+            others = ", ".join(r for r in data.regimes() if r != MAIN_REGIME)
+            lines += [f"## Does the gap close with longer training? ({test_set})", "",
+                      f"Each size's supernet-minus-alone WER gap at the comparison's schedule ({MAIN_REGIME}) and "
+                      f"at {others}: every regime's supernet is set against the sizes trained alone in that same "
+                      "regime only (never against another regime's), each gap with its interval as in the claims.",
+                      ""] + gaps
     lines += ["## Dynamic Encoder Size: every size, every method", ""]
     lines += size_table(data, test_sets) + [""]
     for test_set in test_sets:
@@ -655,6 +952,9 @@ def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str,
               "Updates and parameter updates (parameters x updates, summed over the models one needs) come from the "
               "checkpoints; wall time from train.log (first epoch started to last epoch finished).", ""]
     lines += markdown_table(header, rows) + [""]
+    notes = cost_notes(data)
+    if notes:
+        lines += notes + [""]
     return "\n".join(lines) + "\n"
 
 
@@ -689,9 +989,11 @@ def plot_comparison(data: Collected, test_set: str, path: Path) -> None:
         for run in data.runs_of(method):
             for size, measured in data.sizes[run].items():
                 by_size.setdefault(size, []).append(measured)
-        ax.errorbar(*series(by_size), marker="o", capsize=3, label=method)
-    ax.errorbar(*series(data.alone_by_size()), marker="s", capsize=3, linestyle="--", color="black",
-                label="trained alone")
+        ax.errorbar(*series(by_size), marker="o", capsize=3, label=method + regime_suffix(data.regime_of(method)))
+    for regime, color in zip(data.regimes(), ("black", "dimgray", "darkgray", "silver")):
+        if any(r.role == "alone" and r.regime == regime for r in data.runs):
+            ax.errorbar(*series(data.alone_by_size(regime)), marker="s", capsize=3, linestyle="--", color=color,
+                        label="trained alone" + regime_suffix(regime))
     for method in data.methods("pruned"):
         by_units: Dict[int, List[Measured]] = {}
         for run in data.runs_of(method):

@@ -11,6 +11,7 @@
 #   ./run_comparison.sh --methods "des_simple_topk individual_8"
 #   ./run_comparison.sh --plan conf/ablation_plan.tsv --report ABLATION.md   # another plan, its own report
 #   ./run_comparison.sh --report_only true      # the report from the runs summarised so far
+#   ./run_comparison.sh --plan conf/longer_plan.tsv --report LONGER.md --other_seeds 0  # twice the updates
 # Steps: data preparation and statistics once (./run.sh --stop_stage 10), then per run
 # and seed ./run.sh --stage 11 --stop_stage 13 (training, decoding, scoring) with the run's config, into
 # exp/asr_<method>_seed<seed>; a supernet whose sizes have their own checkpoints is decoded
@@ -23,6 +24,11 @@
 # A plan line whose options start with "--runner SCRIPT" runs SCRIPT in place of ./run.sh
 # for its stages 11-13 (SCRIPT takes run.sh's options), e.g. local/finetune_from_stock.sh,
 # which pre-trains a stock model and converts it before the run's own training.
+# A role may carry a regime, "<role>@<regime>" (e.g. supernet@2x, alone@2x for runs at twice the
+# updates; a plain role is regime 1x): the report sets each regime's supernets, pruned and DMAO
+# models only against the sizes trained alone in that same regime, shows the regimes' rows side
+# by side and, per size, the supernet-minus-alone gap of each regime. A method name stands for
+# one regime: give the longer runs their own names (des_simple_topk_2x).
 set -euo pipefail
 
 log() {
@@ -53,8 +59,10 @@ comparison.png. Finished work is skipped; an interrupted comparison continues.
 
 Options (default in brackets):
   --plan FILE          runs: "<method> <role> <seed group> <config> [run.sh options]" per line [${plan}]
-                       roles: supernet, alone, pruned, dmao; seed groups: main, other; options
-                       starting with "--runner SCRIPT": SCRIPT trains and decodes the run instead of ./run.sh
+                       roles: supernet, alone, pruned, dmao, each optionally "@<regime>" (supernet@2x,
+                       alone@2x: compared only with runs of the same regime; plain: 1x); seed groups:
+                       main, other; options starting with "--runner SCRIPT": SCRIPT trains and
+                       decodes the run instead of ./run.sh
   --seeds "S..."       seeds of the "main" runs (rows over seeds show mean ± sd) [${seeds}]
   --other_seeds "S..." seeds of the "other" runs [${other_seeds}]
   --methods "M..."     run only these methods of the plan [all]
@@ -93,9 +101,12 @@ while IFS= read -r line || [ -n "${line}" ]; do
     [[ ${line} =~ ^[[:space:]]*(#|$) ]] && continue
     read -r method role group config rest <<<"${line}"
     [ -n "${config:-}" ] || usage_error "${plan}:${line_number}: expected '<method> <role> <seed group> <config> [options]'"
-    case "${role}" in supernet | alone | pruned | dmao) ;; *)
-        usage_error "${plan}:${line_number}: unknown role '${role}' (supernet, alone, pruned, dmao)" ;;
+    case "${role%%@*}" in supernet | alone | pruned | dmao) ;; *)
+        usage_error "${plan}:${line_number}: unknown role '${role}' (supernet, alone, pruned, dmao; optionally @<regime>)" ;;
     esac
+    if [[ ${role} == *@* ]] && ! [[ ${role#*@} =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
+        usage_error "${plan}:${line_number}: bad regime '${role#*@}' in role '${role}' (e.g. supernet@2x)"
+    fi
     case "${group}" in main) group_seeds=${seeds} ;; other) group_seeds=${other_seeds} ;; *)
         usage_error "${plan}:${line_number}: unknown seed group '${group}' (main, other)" ;;
     esac
@@ -182,7 +193,7 @@ for ((index = 0; index < total; index++)); do
     set +e
     {
         "${runner}" --stage 11 --stop_stage 13 "${run_args[@]}" &&
-            if [ "${roles[index]}" = supernet ]; then
+            if [ "${roles[index]%%@*}" = supernet ]; then
                 # every size from the full size's checkpoint too (nothing to do when sizes have none of their own)
                 "${runner}" --stage 12 --stop_stage 13 --size_checkpoints false "${run_args[@]}"
             fi
