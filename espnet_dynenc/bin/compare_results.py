@@ -30,16 +30,9 @@ from typing import List, Optional
 
 from espnet_dynenc.atomic_files import write_text_atomically
 from espnet_dynenc.entry import entry_point
-from espnet_dynenc.recipe.comparison import (
-    DECODE_DIR,
-    collect,
-    comparison_markdown,
-    discover_test_sets,
-    plot_comparison,
-    read_manifest,
-    refresh_costs,
-    summary_path,
-)
+from espnet_dynenc.recipe.comparison.report import comparison_markdown, plot_comparison
+from espnet_dynenc.recipe.comparison.runs import DECODE_DIR, read_manifest
+from espnet_dynenc.recipe.comparison.summaries import collect, discover_test_sets, refresh_costs, summary_path
 
 
 def get_parser() -> argparse.ArgumentParser:

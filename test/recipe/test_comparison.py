@@ -11,14 +11,9 @@ import shutil
 
 from recipe.fabricated import TRAIN_LOG, decoded, write_pruning_plan
 from espnet_dynenc.decode.outputs import PER_SIZE
-from espnet_dynenc.recipe.comparison import (
-    DECODE_DIR,
-    collect,
-    comparison_markdown,
-    mean_sd,
-    read_manifest,
-    summary_path,
-)
+from espnet_dynenc.recipe.comparison.report import comparison_markdown, mean_sd
+from espnet_dynenc.recipe.comparison.runs import DECODE_DIR, read_manifest
+from espnet_dynenc.recipe.comparison.summaries import collect, summary_path
 
 def experiment(root: Path, name: str, sizes: dict, minutes: int, updates: int, params: int) -> Path:
     exp = root / "exp" / f"asr_{name}"

@@ -12,19 +12,11 @@ import yaml
 from recipe.conftest import REPO
 from recipe.fabricated import TRAIN_LOG
 from recipe.test_comparison import experiment
-from espnet_dynenc.recipe.comparison import (
-    MAIN_REGIME,
-    Run,
-    TrainingCost,
-    claims,
-    collect,
-    comparison_markdown,
-    load_summary,
-    read_manifest,
-    refresh_costs,
-    summary_path,
-    training_cost,
-)
+from espnet_dynenc.recipe.comparison.claims import claims
+from espnet_dynenc.recipe.comparison.cost import TrainingCost, training_cost
+from espnet_dynenc.recipe.comparison.report import comparison_markdown
+from espnet_dynenc.recipe.comparison.runs import MAIN_REGIME, Run, read_manifest
+from espnet_dynenc.recipe.comparison.summaries import collect, load_summary, refresh_costs, summary_path
 
 RECIPE = REPO / "egs2" / "mini_synth" / "asr1"
 
