@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet_dynenc.atomic_files import write_text_atomically
+from espnet_dynenc.decode.outputs import PRUNING_DIR
 from espnet_dynenc.recipe.comparison.claims import Collected
 from espnet_dynenc.recipe.comparison.cost import TrainingCost, training_cost
 from espnet_dynenc.recipe.comparison.decodings import Measured, pruned_results, size_results
@@ -29,7 +30,8 @@ def summary_path(runs_dir: Path, run: Run) -> Path:
 def discover_test_sets(runs: Sequence[Run], decode_dir: str = DECODE_DIR,
                        runs_dir: Optional[Path] = None) -> List[str]:
     """The test sets every run has decoded (asr.sh leaves ``<decode dir>/<test set>/.done``;
-    a run with a summary in ``runs_dir`` lists its own)."""
+    a run with a summary in ``runs_dir`` lists its own). Stage 12's pruning folder has a
+    ``.done`` too and is never a test set (summaries written before this rule may list it)."""
     found = None
     for run in runs:
         summary = summary_path(runs_dir, run) if runs_dir is not None else None
@@ -38,6 +40,7 @@ def discover_test_sets(runs: Sequence[Run], decode_dir: str = DECODE_DIR,
         else:
             root = run.exp_dir / primary_decode_dir(run, decode_dir)
             names = {p.parent.name for p in root.glob("*/.done")} if root.is_dir() else set()
+        names.discard(PRUNING_DIR)
         found = names if found is None else found & names
     if not found:
         raise FileNotFoundError(f"no test set decoded by every run (looked for {decode_dir}/<test set>/.done)")
