@@ -110,9 +110,9 @@ def test_the_listing_entry_point(tmp_path, capsys):
     assert listed(*asked, "--prune_depths", "") == ["8", "24"]  # stage 14: sizes only
     assert listed("--subnets", "8,32", "--prune_depths", "4 6", "--prune_strategies", "top greedy",
                   "--missing") == ["32", "pruned/greedy/6", "pruned/top/6"]
-    assert decode_outputs_cli.main(["list", "--dir", str(tmp_path / "nowhere")]) == 1
+    assert decode_outputs_cli.main(["list", "--dir", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such decoding directory" in capsys.readouterr().err
-    assert decode_outputs_cli.main(["list", "--dir", str(decode / "test"), "--subnets", "8 x"]) == 1
+    assert decode_outputs_cli.main(["list", "--dir", str(decode / "test"), "--subnets", "8 x"]) == 2
     assert "--subnets: '8 x' is not a list of whole numbers" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         decode_outputs_cli.main(["--help"])

@@ -221,21 +221,28 @@ def aux_loss(corpus: str) -> Tuple[str, Dict]:
 
 
 def prune_on_demand(corpus: str, transformer: bool) -> Tuple[str, Dict]:
-    overrides = dict(interctc_layer_idx=[3, 6, 9], stochastic_depth_rate=0.2, stochastic_depth_schedule="linear",
+    exits = [3, 6, 9]
+    overrides = dict(interctc_layer_idx=exits, stochastic_depth_rate=0.2, stochastic_depth_schedule="linear",
                      stochastic_depth_mode="batch")
+    # A pruned depth d keeps d blocks: where an exit follows block d, its own checkpoint averages
+    # the epochs best by that exit's dev CER (exact for the strategy top, a proxy for the others).
+    criteria = [["valid", f"cer_interctc_layer{layer}", "min"] for layer in exits] + [["valid", "cer_ctc", "min"]]
     if transformer:
         overrides.update(macaron_style=False, use_cnn_module=False, pos_enc_layer_type="abs_pos",
                          selfattention_layer_type="selfattn", unit_order=None)
     kind = "Transformer" if transformer else "Conformer"
     conf = {
         **_header(f"{kind}-CTC for layer pruning on demand: InterCTC after blocks 3/6/9 (weight 0.3) and linear "
-                  "stochastic depth (block l of 12 skipped with probability 0.2 * l / 12). The LR schedule is that of "
-                  f"the released DES configs. {optimizer_note(corpus, conformer=not transformer)}"),
+                  "stochastic depth (block l of 12 skipped with probability 0.2 * l / 12). Each pruned depth 3/6/9 is "
+                  "decoded from the average of the epochs best by the dev CER of the exit after that block (asr.sh "
+                  "--size_checkpoints true): exactly the encoder that the strategy top keeps, a proxy for the other "
+                  "strategies, which keep other blocks; other depths and the whole model use cer_ctc. The LR schedule "
+                  f"is that of the released DES configs. {optimizer_note(corpus, conformer=not transformer)}"),
         "encoder": "dynamic_conformer",
         "encoder_conf": {k: v for k, v in encoder_conf(corpus, **overrides).items() if v is not None},
         "model": "supernet_ctc",
         "model_conf": {"ctc_weight": 1.0, "interctc_weight": 0.3},
-        **training_conf(corpus, [["valid", "cer_ctc", "min"]]),
+        **training_conf(corpus, criteria),
     }
     return f"train_prune_on_demand_{kind.lower()}.yaml", conf
 

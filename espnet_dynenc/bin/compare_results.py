@@ -5,14 +5,20 @@
         [--command "./run_comparison.sh ..."] [--wall_seconds 5400]
     python -m espnet_dynenc.bin.compare_results --manifest one_run.tsv --runs_dir comparison_runs \\
         --summarise_only
+    python -m espnet_dynenc.bin.compare_results --manifest one_run.tsv --runs_dir comparison_runs \\
+        --refresh_costs
 
-The manifest has one line per run: ``<method> <role> <seed> <experiment dir>`` (roles:
-supernet, alone, pruned, dmao; see ``espnet_dynenc.recipe.comparison``). With
+The manifest has one line per run: ``<method> <role>[@<regime>] <seed> <experiment dir>``
+(roles: supernet, alone, pruned, dmao; a regime, e.g. ``alone@2x``, keeps runs of another
+schedule apart: see ``espnet_dynenc.recipe.comparison``). With
 ``--runs_dir``, a run whose summary (``<method>_seed<seed>.json``) is there is read from
 it, whether or not its experiment dir exists, and every other run is summarised there
 from its experiment dir: the summaries are what the tables need, small enough to keep in
 the repository, so the report can be written again on another machine.
-``--summarise_only`` writes the summaries and no report. The plot shows WER on the first
+``--summarise_only`` writes the summaries and no report. ``--refresh_costs`` reads each
+run's training cost again from its experiment dir into its existing summary (the rest of
+the summary is kept) and writes no report: e.g. to count the pre-training of a run
+fine-tuned from a converted model in a summary written before the cost counted it. The plot shows WER on the first
 test set against FLOPs per second of audio, and every claim's interval. The test sets
 are, unless given, those every run has decoded. Every file is written whole or not at all.
 """
@@ -24,15 +30,9 @@ from typing import List, Optional
 
 from espnet_dynenc.atomic_files import write_text_atomically
 from espnet_dynenc.entry import entry_point
-from espnet_dynenc.recipe.comparison import (
-    DECODE_DIR,
-    collect,
-    comparison_markdown,
-    discover_test_sets,
-    plot_comparison,
-    read_manifest,
-    summary_path,
-)
+from espnet_dynenc.recipe.comparison.report import comparison_markdown, plot_comparison
+from espnet_dynenc.recipe.comparison.runs import DECODE_DIR, read_manifest
+from espnet_dynenc.recipe.comparison.summaries import collect, discover_test_sets, refresh_costs, summary_path
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,9 @@ def get_parser() -> argparse.ArgumentParser:
                         help="per-run summaries: read where present, written for the other runs")
     parser.add_argument("--summarise_only", action="store_true",
                         help="only write the summaries of the manifest's runs into --runs_dir")
+    parser.add_argument("--refresh_costs", action="store_true",
+                        help="only read the training cost of the manifest's runs again from their experiment dirs "
+                             "into their summaries in --runs_dir")
     parser.add_argument("--run_seconds", type=float, default=None,
                         help="with --summarise_only: the wall time of the (one) run, kept in its summary")
     parser.add_argument("--decode_dir", default=DECODE_DIR, help="decoding directory name in each experiment")
@@ -65,8 +68,10 @@ def check_options(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"--manifest: no such file: {args.manifest}")
     if args.summarise_only and args.runs_dir is None:
         raise ValueError("--summarise_only needs --runs_dir")
-    if not args.summarise_only and args.output_dir is None:
-        raise ValueError("--output_dir is required (or --summarise_only with --runs_dir)")
+    if args.refresh_costs and (args.runs_dir is None or args.summarise_only):
+        raise ValueError("--refresh_costs needs --runs_dir and goes without --summarise_only")
+    if not (args.summarise_only or args.refresh_costs) and args.output_dir is None:
+        raise ValueError("--output_dir is required (or --summarise_only / --refresh_costs with --runs_dir)")
     report = Path(args.report)
     if report.name != args.report or report.suffix != ".md":
         raise ValueError(f"--report must be a file name ending in .md, got '{args.report}'")
@@ -78,6 +83,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     check_options(args)
     report = Path(args.report)
     runs = read_manifest(args.manifest)
+    if args.refresh_costs:
+        for path in refresh_costs(runs, args.runs_dir):
+            print(f"compare_results: cost refreshed: {path}")
+        return 0
     test_sets = args.test_sets.split() if args.test_sets else discover_test_sets(runs, args.decode_dir, args.runs_dir)
     data = collect(runs, test_sets, args.decode_dir, args.runs_dir, run_seconds=args.run_seconds)
     if args.summarise_only:

@@ -17,6 +17,10 @@ lm_weights.yaml that asr.sh tunes on the dev set) and ``--penalty``, usually fro
         --lm_train_config exp/lm/config.yaml --lm_file exp/lm/valid.loss.ave.pth \\
         --data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound --output_dir out
 
+As the greedy decoder, a size with ``--size_model_file SIZE=FILE`` and the pruned outputs of
+a depth with ``--depth_model_file DEPTH=FILE`` are decoded from their own checkpoints, which
+their ``decode_stats.yaml`` name.
+
 Utterances are decoded one at a time (ESPnet 202511's Speech2Text refuses a batch size
 above 1 for beam search); every size decodes an utterance in turn, so their real-time
 factors are measured side by side. A size's RTF counts its whole Speech2Text call.

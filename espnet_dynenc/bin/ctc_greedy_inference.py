@@ -18,7 +18,11 @@ under temporary names and renamed when the whole set is decoded.
 
 With ``--size_model_file SIZE=FILE`` a size is decoded from its own checkpoint (e.g. the
 average of the best epochs by that size's dev CER, ``valid.cer_ctc_16.ave.pth``); each
-size's ``decode_stats.yaml`` names the checkpoint it was decoded from.
+size's ``decode_stats.yaml`` names the checkpoint it was decoded from. With
+``--depth_model_file DEPTH=FILE`` every pruned output of that depth (each strategy) is
+decoded from its own checkpoint (e.g. the average of the best epochs by the dev CER of the
+intermediate CTC exit after block DEPTH, ``valid.cer_interctc_layer4.ave.pth``), and its
+``decode_stats.yaml`` names it; the plan's whole subnet stays on ``--asr_model_file``.
 
 Every audio file is checked before the model is loaded (``espnet_dynenc.audio_check``): a
 missing, unreadable or wrongly sampled file ends the run, naming its wav.scp line, before

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from espnet_dynenc.decode.outputs import OutputRequest, decode_dir_name, finished_outputs
+from espnet_dynenc.entry import entry_point
 
 
 def _numbers(text: str, option: str) -> Tuple[int, ...]:
@@ -68,18 +69,15 @@ def request_of(args: argparse.Namespace) -> OutputRequest:
     return OutputRequest(sizes, depths, strategies)
 
 
+@entry_point("decode_outputs")
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if args.command == "name":
         print(decode_dir_name(args.model, args.decoding, args.inference_config, args.inference_args, args.lm_exp,
                               args.inference_lm, args.lm_weight_tuned, args.per_size, args.inference_tag))
         return 0
-    try:
-        request = request_of(args)
-        found = finished_outputs(args.dir)
-    except (OSError, ValueError) as err:
-        print(f"decode_outputs: error: {err}", file=sys.stderr)
-        return 1
+    request = request_of(args)
+    found = finished_outputs(args.dir)
     for output in request.missing(found) if args.missing else request.chosen(found):
         print(output.relative_dir)
     return 0

@@ -43,6 +43,7 @@ class DecodeRequest:
     skip_blocks: Sequence[int] = field(default_factory=list)
     pruning_plan: Optional[str] = None
     size_model_files: Sequence[str] = field(default_factory=list)  # "SIZE=FILE" each
+    depth_model_files: Sequence[str] = field(default_factory=list)  # "DEPTH=FILE" each
     batch_size: int = 8
     device: str = "cpu"
     dtype: str = "float32"
@@ -103,37 +104,62 @@ def targets_for(model, subnets: str, skip_blocks: Sequence[int], pruning_plan: O
     return size_targets(sizes, skip_blocks) + pruned
 
 
-def parse_size_model_files(entries: Sequence[str]) -> Dict[int, str]:
-    """``--size_model_file`` values (``SIZE=FILE``) -> {size: file}; each file must exist."""
+def parse_model_files(option: str, what: str, example: str, entries: Sequence[str]) -> Dict[int, str]:
+    """``option``'s values (``N=FILE``, N a ``what``: size or depth) -> {N: file}; each file
+    must exist and each N be given once. ``example`` is a well-formed value for the message."""
     files: Dict[int, str] = {}
     for entry in entries:
-        size, sep, path = entry.partition("=")
-        if not sep or not size.strip().isdigit() or not path:
-            raise ValueError(f"--size_model_file '{entry}': expected SIZE=FILE, e.g. 16=exp/asr/valid.cer_ctc_16.ave.pth")
-        if int(size) in files:
-            raise ValueError(f"--size_model_file: size {int(size)} is given twice ({files[int(size)]}, {path})")
+        number, sep, path = entry.partition("=")
+        if not sep or not number.strip().isdigit() or not path:
+            raise ValueError(f"{option} '{entry}': expected {what.upper()}=FILE, e.g. {example}")
+        if int(number) in files:
+            raise ValueError(f"{option}: {what} {int(number)} is given twice ({files[int(number)]}, {path})")
         if not Path(path).is_file():
-            raise FileNotFoundError(f"--size_model_file {entry}: no such file: {path}")
-        files[int(size)] = path
+            raise FileNotFoundError(f"{option} {entry}: no such file: {path}")
+        files[int(number)] = path
     return files
+
+
+def parse_size_model_files(entries: Sequence[str]) -> Dict[int, str]:
+    """``--size_model_file`` values (``SIZE=FILE``) -> {size: file}; each file must exist."""
+    return parse_model_files("--size_model_file", "size", "16=exp/asr/valid.cer_ctc_16.ave.pth", entries)
+
+
+def parse_depth_model_files(entries: Sequence[str]) -> Dict[int, str]:
+    """``--depth_model_file`` values (``DEPTH=FILE``) -> {depth: file}; each file must exist."""
+    return parse_model_files("--depth_model_file", "depth", "4=exp/asr/valid.cer_interctc_layer4.ave.pth", entries)
 
 
 def checkpoint_groups(request: DecodeRequest, model, targets: Sequence[DecodeTarget]
                       ) -> List[Tuple[str, List[DecodeTarget]]]:
     """Targets grouped by the checkpoint they are decoded from: a whole size with a
-    ``--size_model_file`` from its own, everything else (pruned forms included) from
-    ``--asr_model_file``. The main checkpoint's group comes first."""
-    own = parse_size_model_files(request.size_model_files)
-    if own and not isinstance(model, ESPnetSupernetCTCModel):
-        raise ValueError(f"--size_model_file: {request.asr_train_config} is a one-size model; decode it with "
-                         "--asr_model_file alone")
-    for size in own:
+    ``--size_model_file`` from its own, a pruned output (any strategy) of a depth with a
+    ``--depth_model_file`` from that depth's, everything else (the plan's whole subnet, its
+    reference, included) from ``--asr_model_file``. The main checkpoint's group comes first."""
+    own_sizes = parse_size_model_files(request.size_model_files)
+    own_depths = parse_depth_model_files(request.depth_model_files)
+    if not isinstance(model, ESPnetSupernetCTCModel):
+        for option, given in (("--size_model_file", own_sizes), ("--depth_model_file", own_depths)):
+            if given:
+                raise ValueError(f"{option}: {request.asr_train_config} is a one-size model; decode it with "
+                                 "--asr_model_file alone")
+    for size in own_sizes:
         if size not in model.subnet_sizes:
             raise ValueError(f"--size_model_file: {size} is not one of this model's sizes {model.subnet_sizes}")
+    planned = sorted({target.output.depth for target in targets if target.output.is_pruned}, reverse=True)
+    for depth in own_depths:
+        if not request.pruning_plan:
+            raise ValueError(f"--depth_model_file {depth}={own_depths[depth]}: there are no pruned depths to "
+                             "decode; give the --pruning_plan whose depth it is")
+        if depth not in planned:
+            raise ValueError(f"--depth_model_file: depth {depth} is not planned in {request.pruning_plan} "
+                             f"(it has depths {planned})")
     groups: Dict[str, List[DecodeTarget]] = {request.asr_model_file: []}
     for target in targets:
-        whole_size = not target.labels
-        path = own.get(target.size, request.asr_model_file) if whole_size else request.asr_model_file
+        if target.output.is_pruned:
+            path = own_depths.get(target.output.depth, request.asr_model_file)
+        else:
+            path = own_sizes.get(target.size, request.asr_model_file)
         groups.setdefault(path, []).append(target)
     return [(path, group) for path, group in groups.items() if group]
 
@@ -156,7 +182,7 @@ def decode_data_set(request: DecodeRequest) -> None:
     targets = decode_targets_of(request, model)
     for path, group in checkpoint_groups(request, model, targets):
         if path != request.asr_model_file:
-            logging.info("sizes %s: decoding %s", " ".join(t.out_dir for t in group), path)
+            logging.info("outputs %s: decoding %s", " ".join(t.out_dir for t in group), path)
             model = load_ctc_model(request.asr_train_config, path, request.device)[0]
         model.to(dtype=getattr(torch, request.dtype))
         decode_batches(model, build_loader(request, train_args), group, Path(request.output_dir),

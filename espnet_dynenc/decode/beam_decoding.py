@@ -152,7 +152,7 @@ def decode_with_beam_search(request: BeamRequest) -> None:
     fs = sampling_rate(request.fs, train_args)
     for path, group in checkpoint_groups(request, model, targets):
         if path != request.asr_model_file:
-            logging.info("sizes %s: decoding %s", " ".join(t.out_dir for t in group), path)
+            logging.info("outputs %s: decoding %s", " ".join(t.out_dir for t in group), path)
             speech2text = build_speech2text(replace(request, asr_model_file=path))
             model = speech2text.asr_model
         loader = build_loader(request, train_args)  # batch_size 1: check_request refuses more

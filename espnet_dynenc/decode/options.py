@@ -34,7 +34,17 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size_model_file", type=str, action="append", default=[], metavar="SIZE=FILE",
                         help="decode subnet SIZE from its own checkpoint FILE (e.g. the average of its own best "
                              "epochs, valid.cer_ctc_16.ave.pth) instead of --asr_model_file (repeatable); "
-                             "pruned forms always use --asr_model_file")
+                             "pruned forms use --asr_model_file or --depth_model_file")
+    # A pruned depth d keeps d blocks, so its own checkpoint is the average of the epochs best by the
+    # intermediate CTC exit after block d (best_model_criterion [valid, cer_interctc_layer<d>, min],
+    # where interctc_layer_idx has d): exactly the encoder that the `top` strategy keeps (blocks
+    # 1..d), and a proxy for the other strategies, which keep d blocks spread over the encoder.
+    parser.add_argument("--depth_model_file", type=str, action="append", default=[], metavar="DEPTH=FILE",
+                        help="decode every pruned output of depth DEPTH (every strategy of --pruning_plan) from its "
+                             "own checkpoint FILE (e.g. valid.cer_interctc_layer4.ave.pth: the epochs best by the "
+                             "intermediate CTC exit after block DEPTH, exactly the encoder that strategy top keeps and "
+                             "a proxy for the other strategies) instead of --asr_model_file (repeatable); the plan's "
+                             "whole subnet stays on --asr_model_file")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--ngpu", type=int, default=0)
     parser.add_argument("--dtype", default="float32", choices=["float16", "bfloat16", "float32", "float64"])
@@ -59,7 +69,7 @@ def request_fields(args: argparse.Namespace) -> Dict[str, object]:
         asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file,
         data_path_and_name_and_type=args.data_path_and_name_and_type, output_dir=args.output_dir,
         key_file=args.key_file, subnets=args.subnets, skip_blocks=args.skip_blocks, pruning_plan=args.pruning_plan,
-        size_model_files=args.size_model_file, batch_size=args.batch_size,
+        size_model_files=args.size_model_file, depth_model_files=args.depth_model_file, batch_size=args.batch_size,
         device="cuda" if args.ngpu > 0 else "cpu", dtype=args.dtype, num_workers=args.num_workers, fs=args.fs,
         flops_reference_seconds=args.flops_reference_seconds, num_threads=args.num_threads)
 

@@ -191,8 +191,8 @@ def decode_dir_name(model: str = "valid.cer_ctc.ave.pth", decoding: str = "greed
     With ``inference_tag`` that is the tag; otherwise (ESPnet's convention) ``ctc_<decoding>``
     or the decoding config's name without ``decode_``, the decoding options squeezed into the
     name, ``_lm_<LM dir>_<LM checkpoint>`` with an LM (``_lm_weight_tuned`` when the weights are
-    tuned), ``_asr_model_<checkpoint>``, and ``_per_size`` when sizes come from their own
-    checkpoints. The default is the greedy decoding of ``valid.cer_ctc.ave.pth``."""
+    tuned), ``_asr_model_<checkpoint>``, and ``_per_size`` when sizes (or pruned depths) come
+    from their own checkpoints. The default is the greedy decoding of ``valid.cer_ctc.ave.pth``."""
     if inference_tag:
         return f"decode_{inference_tag}"
     tag = f"ctc_{decoding}"

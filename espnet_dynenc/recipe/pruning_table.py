@@ -6,7 +6,9 @@ time (``<test_set>/pruned/<strategy>/<depth>/``) and the same subnet whole
 
 - a long table, one row per strategy and depth: removed blocks, parameters, FLOPs per
   second of audio, WER, CER, RTF, and the speed-up in RTF next to the reduction in FLOPs
-  (both relative to the whole subnet, so the two can be compared directly);
+  (both relative to the whole subnet, so the two can be compared directly), and the
+  checkpoint each row was decoded from (a depth's own, ``--depth_model_file``, or the whole
+  model's);
 - a compact table of WER by number of remaining blocks, one column per strategy.
 """
 from pathlib import Path
@@ -42,6 +44,7 @@ def _row(strategy: str, depth: int, folder: Path, reference: Optional[dict]) -> 
         f"{stats['rtf']:.4f}" if "rtf" in stats else MISSING,
         _ratio(reference.get("rtf"), stats.get("rtf")),
         _ratio(reference.get("flops_per_second"), stats.get("flops_per_second")),
+        f"`{stats['checkpoint']}`" if "checkpoint" in stats else MISSING,
     ]
 
 
@@ -88,12 +91,17 @@ def pruning_markdown(decode_dir: Path, test_sets: Sequence[str], depths: Sequenc
         f"- blocks removed at run time, no fine-tuning; chosen on {_or_missing(plan.dev_utterances)} dev "
         f"utterances (`{pruning_plan_file(decode_dir)}`; greedy by dev {_or_missing(plan.greedy_metric)})",
         "- RTF speed-up and FLOPs ratio: the whole subnet's RTF and FLOPs over the pruned one's, "
-        "decoded in the same pass",
+        "decoded in the same pass (in a pass of its own over the same data where the depth has its own checkpoint)",
+        "- checkpoint: the file each row was decoded from: a depth's own average of best epochs (by the "
+        "intermediate CTC exit after that many blocks: exact for `top`, a proxy for the other strategies) where "
+        "the training config's `best_model_criterion` made one and asr.sh's `--size_checkpoints` is true, else "
+        "the whole model's",
     ]
     for test_set in test_sets:
         rows = pruning_rows(decode_dir, test_set, plan, depths, strategies)
         header = ["strategy", "blocks kept", "removed", "parameters", "FLOPs / s of audio",
-                  f"WER {test_set} (%)", f"CER {test_set} (%)", f"RTF {test_set}", "RTF speed-up", "FLOPs ratio"]
+                  f"WER {test_set} (%)", f"CER {test_set} (%)", f"RTF {test_set}", "RTF speed-up", "FLOPs ratio",
+                  "checkpoint"]
         lines += ["", f"### {test_set}", ""] + markdown_table(header, rows)
         lines += ["", f"WER on {test_set} by blocks kept:", ""] + wer_by_depth(rows, depths, strategies, num_blocks)
     return lines

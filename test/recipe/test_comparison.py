@@ -1,4 +1,6 @@
 """COMPARISON.md and comparison.png from fabricated experiment dirs (espnet_dynenc.recipe.comparison)."""
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -7,18 +9,12 @@ import pytest
 import torch
 import yaml
 
-import shutil
-
 from recipe.fabricated import TRAIN_LOG, decoded, write_pruning_plan
 from espnet_dynenc.decode.outputs import PER_SIZE
-from espnet_dynenc.recipe.comparison import (
-    DECODE_DIR,
-    collect,
-    comparison_markdown,
-    mean_sd,
-    read_manifest,
-    summary_path,
-)
+from espnet_dynenc.recipe.comparison.report import comparison_markdown, mean_sd
+from espnet_dynenc.recipe.comparison.runs import DECODE_DIR, Run, read_manifest
+from espnet_dynenc.recipe.comparison.summaries import collect, discover_test_sets, summary_path
+
 
 def experiment(root: Path, name: str, sizes: dict, minutes: int, updates: int, params: int) -> Path:
     exp = root / "exp" / f"asr_{name}"
@@ -148,3 +144,17 @@ def test_cli_writes_both_files_and_refuses_bad_input(comparison, tmp_path):
 def test_mean_sd():
     assert mean_sd([1.0, 3.0]) == "2.0 ± 1.4"
     assert mean_sd([2.0, None]) == "2.0" and mean_sd([None]) == "n/a"
+
+
+def test_the_pruning_folder_of_a_decoding_is_no_test_set(tmp_path):
+    """Stage 12 marks its pruning plan's folder done as it marks a test set's: neither the
+    decoding directory nor a summary written before the rule makes it a test set."""
+    exp = experiment(tmp_path, "prune_on_demand", {24: (3.0, 9e6)}, 5, 40, 1000)
+    (exp / DECODE_DIR / "pruning").mkdir()
+    (exp / DECODE_DIR / "pruning" / ".done").write_text("done\n")
+    run = Run("prune_on_demand", "pruned", 0, exp)
+    assert discover_test_sets([run]) == ["test"]
+    runs_dir = tmp_path / "comparison_runs"
+    runs_dir.mkdir()
+    summary_path(runs_dir, run).write_text(json.dumps({"test_sets": ["pruning", "test"]}))
+    assert discover_test_sets([run], runs_dir=runs_dir) == ["test"]

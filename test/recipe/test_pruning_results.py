@@ -81,14 +81,36 @@ def table_rows(lines, first_cell):
 def test_pruning_tables_compare_rtf_speed_up_with_flops_ratio(tmp_path):
     lines = pruning_markdown(make_decode_dir(tmp_path), ["test"], [4, 2], ["top", "greedy"])
     assert "## Layer pruning on demand: subnet 24, 6 blocks" in lines
-    assert table_rows(lines, "none") == ["| none | 6 | none | 60k | 6M | 10.0 | 4.0 | 0.1000 | 1.00 | 1.00 |"]
+    # the stats name no checkpoint here: its column says n/a
+    assert table_rows(lines, "none") == ["| none | 6 | none | 60k | 6M | 10.0 | 4.0 | 0.1000 | 1.00 | 1.00 | n/a |"]
     # depth 4: RTF 0.1 vs 0.1 -> 1.00; FLOPs 6M / 4M = 1.50; depth 2: 2.00 and 3.00
-    assert table_rows(lines, "top") == ["| top | 4 | 4 5 | 40k | 4M | 35.0 | 5.0 | 0.1000 | 1.00 | 1.50 |",
-                                        "| top | 2 | 2 3 4 5 | 20k | 2M | 55.0 | 5.0 | 0.0500 | 2.00 | 3.00 |"]
-    assert table_rows(lines, "greedy")[1] == "| greedy | 2 | 0 1 3 5 | 20k | 2M | 50.0 | 5.0 | 0.0500 | 2.00 | 3.00 |"
+    assert table_rows(lines, "top") == ["| top | 4 | 4 5 | 40k | 4M | 35.0 | 5.0 | 0.1000 | 1.00 | 1.50 | n/a |",
+                                        "| top | 2 | 2 3 4 5 | 20k | 2M | 55.0 | 5.0 | 0.0500 | 2.00 | 3.00 | n/a |"]
+    assert table_rows(lines, "greedy")[1] == ("| greedy | 2 | 0 1 3 5 | 20k | 2M | 50.0 | 5.0 | 0.0500 | 2.00 | 3.00 "
+                                              "| n/a |")
     start = lines.index("WER on test by blocks kept:")
     assert lines[start + 2:start + 7] == ["| blocks kept | WER top (%) | WER greedy (%) |", "|---:|---:|---:|",
                                           "| 6 | 10.0 | 10.0 |", "| 4 | 35.0 | 30.0 |", "| 2 | 55.0 | 50.0 |"]
+
+
+def test_pruning_table_names_each_depths_checkpoint(tmp_path):
+    """A depth decoded from its own checkpoint (asr.sh's --depth_model_file) says so in every
+    strategy's row; the whole subnet and the other depths name the whole model's."""
+    decode = make_decode_dir(tmp_path)
+    for folder in (decode / "test").glob("**/decode_stats.yaml"):
+        own = "/2/" in folder.as_posix()
+        stats = yaml.safe_load(folder.read_text())
+        stats["checkpoint"] = "valid.cer_interctc_layer2.ave.pth" if own else "valid.cer_ctc.ave.pth"
+        folder.write_text(yaml.safe_dump(stats))
+    lines = pruning_markdown(decode, ["test"], [4, 2], ["top", "greedy"])
+    assert ("| strategy | blocks kept | removed | parameters | FLOPs / s of audio | WER test (%) | CER test (%) "
+            "| RTF test | RTF speed-up | FLOPs ratio | checkpoint |") in lines
+    checkpoints = {tuple(row.split(" | ")[:2]): row.split(" | ")[-1] for row in
+                   table_rows(lines, "none") + table_rows(lines, "top") + table_rows(lines, "greedy")}
+    assert checkpoints == {("| none", "6"): "`valid.cer_ctc.ave.pth` |",
+                           ("| top", "4"): "`valid.cer_ctc.ave.pth` |", ("| greedy", "4"): "`valid.cer_ctc.ave.pth` |",
+                           ("| top", "2"): "`valid.cer_interctc_layer2.ave.pth` |",
+                           ("| greedy", "2"): "`valid.cer_interctc_layer2.ave.pth` |"}
 
 
 def test_no_pruning_section_without_depths_or_plan(tmp_path):

@@ -256,3 +256,52 @@ is_current d/.done "${settings}" || echo "stale when its settings are not writte
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["current when done with these settings", "stale with another model",
                                         "stale with another plan", "stale when its settings are not written"]
+
+
+def test_each_pruned_depth_finds_its_own_checkpoint_and_names_it_in_the_settings(tmp_path):
+    """find_depth_checkpoints: the exit's average beside the decoded checkpoint, for the depths
+    of --prune_depths only; decoder_options passes it with the plan, so the settings line of a
+    decoding (is_current) changes with it."""
+    import subprocess
+
+    script = asr_sh_functions("find_depth_checkpoints", "decoder_options", "decoding_settings", "file_digest") + """
+set -eu
+cd "$1"
+asr_exp=exp size_checkpoints=true inference_config= inference_args= use_lm=false batch_size=8 size_model_opts=()
+mkdir -p exp
+touch exp/valid.cer_ctc.ave.pth exp/valid.cer_interctc_layer2.ave.pth exp/valid.cer_interctc_layer4.ave.pth \
+    exp/valid.loss_interctc_layer2.ave_3best.pth exp/valid.cer_interctc_layer2.best.pth plan.yaml
+echo "cer: $(find_depth_checkpoints valid.cer_ctc.ave.pth "5 4,2" | tr '\\n' ' ')"
+echo "loss: $(find_depth_checkpoints valid.loss_ctc.ave_3best.pth "4 2" | tr '\\n' ' ')"
+echo "other depths: $(find_depth_checkpoints valid.cer_ctc.ave.pth "3" | tr '\\n' ' ')"
+echo "other criterion: $(find_depth_checkpoints valid.acc.ave.pth "2" | tr '\\n' ' ')"
+echo "no pruning: $(find_depth_checkpoints valid.cer_ctc.ave.pth "" | tr '\\n' ' ')"
+size_checkpoints=false
+echo "full model's rule: $(find_depth_checkpoints valid.cer_ctc.ave.pth "2" | tr '\\n' ' ')"
+size_checkpoints=true
+mapfile -t depth_model_opts < <(find_depth_checkpoints valid.cer_ctc.ave.pth "4 2")
+mapfile -t options < <(decoder_options my.decoder greedy valid.cer_ctc.ave.pth plan.yaml)
+echo "options: ${options[*]:1}"
+mapfile -t without_plan < <(decoder_options my.decoder greedy valid.cer_ctc.ave.pth "")
+echo "without a plan: ${without_plan[*]:1}"
+own=$(decoding_settings "${options[@]}")
+depth_model_opts=()
+mapfile -t options < <(decoder_options my.decoder greedy valid.cer_ctc.ave.pth plan.yaml)
+[ "$(decoding_settings "${options[@]}")" = "${own}" ] || echo "the settings name the depth checkpoints"
+"""
+    proc = subprocess.run(["bash", "-c", script, "asr.sh", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "cer: --depth_model_file 4=exp/valid.cer_interctc_layer4.ave.pth "
+        "--depth_model_file 2=exp/valid.cer_interctc_layer2.ave.pth ",
+        "loss: --depth_model_file 2=exp/valid.loss_interctc_layer2.ave_3best.pth ",
+        "other depths: ",
+        "other criterion: ",
+        "no pruning: ",
+        "full model's rule: ",
+        "options: --asr_train_config exp/config.yaml --asr_model_file exp/valid.cer_ctc.ave.pth --pruning_plan "
+        "plan.yaml --depth_model_file 4=exp/valid.cer_interctc_layer4.ave.pth --depth_model_file "
+        "2=exp/valid.cer_interctc_layer2.ave.pth --batch_size 8",
+        "without a plan: --asr_train_config exp/config.yaml --asr_model_file exp/valid.cer_ctc.ave.pth --batch_size 8",
+        "the settings name the depth checkpoints",
+    ]

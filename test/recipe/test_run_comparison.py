@@ -209,6 +209,21 @@ def test_another_plan_writes_its_own_report_from_finished_runs(tmp_path):
     bad = compare("--report", "ablation.txt")
     assert bad.returncode == 2 and "--report must be a file name ending in .md, got 'ablation.txt'" in bad.stdout
 
+    # a run of the plan without a summary: --report_only reports the others and trains nothing
+    (recipe / "conf" / "individual_24.yaml").write_text("{}\n")
+    (recipe / "conf" / "plan.tsv").write_text("\n".join(lines + ["individual_24 alone main conf/individual_24.yaml"]) + "\n")
+    partial = compare("--report", "PARTIAL.md", "--report_only", "true")
+    assert partial.returncode == 0, partial.stdout[-4000:]
+    assert "run 4/4: individual_24, seed 0: not run yet, left out of the report (--report_only)" in partial.stdout
+    assert "3 of 4 runs summarised (--report_only); PARTIAL.md and partial.png into ." in partial.stdout
+    text = (recipe / "PARTIAL.md").read_text()
+    assert "--report_only true" in text and "| 16 | trained alone | 1 |" in text and "| 24 | trained alone" not in text
+    assert not list((recipe / "exp" / "comparison").glob("manifest.tsv.*"))  # no temporary manifest left
+    trains = compare("--report", "PARTIAL.md")  # without it, the missing run is trained: run.sh is called
+    assert trains.returncode == 1 and "data preparation failed" in trains.stdout
+    wrong = compare("--report_only", "maybe")
+    assert wrong.returncode == 2 and "--report_only must be true or false, got 'maybe'" in wrong.stdout
+
 
 def test_a_plan_line_with_a_runner_trains_through_it(tmp_path):
     """"--runner SCRIPT" first among a plan line's options: SCRIPT gets the run's stages and options
@@ -238,3 +253,55 @@ def test_a_plan_line_with_a_runner_trains_through_it(tmp_path):
     (recipe / "conf" / "missing.tsv").write_text("tuned supernet main conf/des.yaml --runner local/nothing.sh\n")
     proc = compare("conf/missing.tsv")
     assert proc.returncode == 2 and "conf/missing.tsv:1: runner 'local/nothing.sh' is not an executable" in proc.stdout
+
+
+def test_a_role_with_a_regime_runs_as_its_role_and_reaches_the_manifest(tmp_path):
+    """"supernet@2x": trained and decoded as a supernet (a second decoding with the full size's
+    checkpoint), the regime kept in the run's manifest line for the report; a bad regime refused."""
+    recipe = tmp_path / "recipe"
+    (recipe / "conf").mkdir(parents=True)
+    (recipe / "run_comparison.sh").symlink_to(TEMPLATE / "run_comparison.sh")
+    (recipe / "path.sh").symlink_to(TEMPLATE / "path.sh")
+    (recipe / "run.sh").write_text('#!/usr/bin/env bash\necho "run.sh $*" >>calls.txt\n')
+    (recipe / "run.sh").chmod(0o755)
+    (recipe / "conf" / "des.yaml").write_text("model: supernet_ctc\n")
+    (recipe / "conf" / "plan.tsv").write_text('des_2x  supernet@2x  main  conf/des.yaml  --subnets "4 8"\n')
+
+    def compare(plan: str = "conf/plan.tsv"):
+        return subprocess.run(["./run_comparison.sh", "--plan", plan, "--seeds", "0", "--python", sys.executable],
+                              cwd=recipe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+
+    proc = compare()  # the stand-in trains nothing, so the run cannot be summarised
+    assert proc.returncode == 1 and "error: cannot summarise run des_2x_seed0" in proc.stdout, proc.stdout
+    assert (recipe / "calls.txt").read_text().splitlines()[1:] == [
+        "run.sh --stage 11 --stop_stage 13 --asr_config conf/des.yaml --asr_tag des_2x_seed0 --asr_args --seed 0 "
+        "--subnets 4 8",
+        "run.sh --stage 12 --stop_stage 13 --size_checkpoints false --asr_config conf/des.yaml --asr_tag des_2x_seed0 "
+        "--asr_args --seed 0 --subnets 4 8"]
+    assert (recipe / "exp" / "comparison" / "run_des_2x_seed0.tsv").read_text() == \
+        "des_2x supernet@2x 0 exp/asr_des_2x_seed0\n"
+    (recipe / "conf" / "bad.tsv").write_text("des_2x supernet@/2x main conf/des.yaml\n")
+    proc = compare("conf/bad.tsv")
+    assert proc.returncode == 2 and "conf/bad.tsv:1: bad regime '/2x' in role 'supernet@/2x'" in proc.stdout
+    (recipe / "conf" / "bad.tsv").write_text("des_2x winner@2x main conf/des.yaml\n")
+    proc = compare("conf/bad.tsv")
+    assert proc.returncode == 2 and "conf/bad.tsv:1: unknown role 'winner@2x'" in proc.stdout
+
+
+def test_longer_plan_sets_twice_the_updates_against_the_comparisons_own_runs():
+    """conf/longer_plan.tsv: the comparison's 1x rows as they are (their summaries count), the
+    published supernet and every size alone at twice the updates, regime 2x, one seed."""
+    comparison = _plan_rows(RECIPE / "conf" / "comparison_plan.tsv")
+    longer = _plan_rows(RECIPE / "conf" / "longer_plan.tsv")
+    for method in ("des_simple_topk", "individual_8", "individual_16", "individual_24"):
+        assert longer[method] == comparison[method], method
+        role, group, config, options = longer[f"{method}_2x"]
+        assert role == comparison[method][0] + "@2x" and group == "other" and options == comparison[method][3]
+        short = yaml.safe_load((RECIPE / comparison[method][2]).read_text())
+        long = yaml.safe_load((RECIPE / config).read_text())
+        assert long["scheduler_conf"]["total_steps"] == 2 * short["scheduler_conf"]["total_steps"]
+        assert long["num_iters_per_epoch"] * long["max_epoch"] == 2 * short["num_iters_per_epoch"] * short["max_epoch"]
+        assert {k: v for k, v in long.items() if k not in ("num_iters_per_epoch", "scheduler_conf", "model_conf")} \
+            == {k: v for k, v in short.items() if k not in ("num_iters_per_epoch", "scheduler_conf", "model_conf")}
+    header = (RECIPE / "conf" / "longer_plan.tsv").read_text()
+    assert "./run_comparison.sh --plan conf/longer_plan.tsv --report LONGER.md --other_seeds 0" in header

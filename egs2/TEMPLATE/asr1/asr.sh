@@ -114,7 +114,7 @@ inference_tag=                            # suffix of the decoding directory
 inference_config=                         # decoding configuration (yaml)
 inference_args=                           # extra decoding options
 inference_asr_model=valid.cer_ctc.ave.pth # checkpoint to decode
-size_checkpoints=true                     # each size from the average of its own best epochs, where trained
+size_checkpoints=true                     # each size and pruned depth from its own best epochs, where trained
 batch_size=8                              # utterances per greedy decoding batch
 subnets=                                  # sizes to decode and score; empty: all sizes
 asr_inference_module=                     # decoding entry point; empty: by the decoding (greedy or beam)
@@ -216,8 +216,10 @@ Options (default in brackets):
   --inference_asr_model FILE   checkpoint in the experiment directory [${inference_asr_model};
                                if absent: valid.<criterion>.ave*.pth, valid.*.best.pth, latest.pth]
   --size_checkpoints BOOL      decode (and pack) each size from the average of its own best epochs,
-                               valid.cer_ctc_<size>.ave.pth beside valid.cer_ctc.ave.pth, where the
-                               config's best_model_criterion made one [${size_checkpoints}]
+                               valid.cer_ctc_<size>.ave.pth beside valid.cer_ctc.ave.pth, and each
+                               pruned depth D of --prune_depths from valid.cer_interctc_layer<D>.ave.pth
+                               (the exit after block D: exact for strategy top, a proxy for the
+                               others), where the config's best_model_criterion made one [${size_checkpoints}]
   --inference_config FILE / --inference_args "..." / --inference_tag TAG
                                decoding options; a beam_size in them selects beam search
   --batch_size N               utterances per greedy decoding batch [${batch_size}] (beam search
@@ -430,6 +432,7 @@ lm_test_txt=${data_feats}/lm_test.txt
 decoding=greedy
 inference_module=${asr_inference_module}
 size_model_opts=() # every size's own checkpoint, when it has one (find_size_checkpoints)
+depth_model_opts=() # every pruned depth's own checkpoint, when it has one (find_depth_checkpoints)
 
 # decode_dir, the decoding directory exp/asr_<tag>/decode_<inference_tag>, is set here
 # and nowhere else; its name follows ESPnet's convention, which espnet_dynenc.decode.outputs
@@ -443,7 +446,7 @@ derive_decode_dir() {
         args+=(--lm_exp "${lm_exp}" --inference_lm "${inference_lm}")
         [ -z "${lm_weight_grid}" ] || args+=(--lm_weight_tuned)
     fi
-    [ "${#size_model_opts[@]}" -eq 0 ] || args+=(--per_size)
+    [ "$((${#size_model_opts[@]} + ${#depth_model_opts[@]}))" -eq 0 ] || args+=(--per_size)
     name=$(run_helper espnet_dynenc.bin.decode_outputs "${args[@]}") ||
         fail "Stage ${current_stage}: cannot name the decoding directory"
     decode_dir=${asr_exp}/${name}
@@ -950,6 +953,7 @@ resolve_inference_model() {
         log "Stage ${current_stage}: ${inference_asr_model} is not in ${asr_exp}; decoding ${inference_model}"
     fi
     find_size_checkpoints
+    mapfile -t depth_model_opts < <(find_depth_checkpoints "${inference_model}" "${prune_depths}")
     derive_decode_dir
 }
 
@@ -971,6 +975,26 @@ find_size_checkpoints() {
         [[ ${size} =~ ^[0-9]+$ ]] || continue
         [ -z "${subnets}" ] || [[ " ${subnets//,/ } " == *" ${size} "* ]] || continue
         size_model_opts+=(--size_model_file "${size}=${file}")
+    done
+}
+
+# find_depth_checkpoints CHECKPOINT DEPTHS: "--depth_model_file <depth>=<file>" (one word a line)
+# for every depth of DEPTHS (--prune_depths) that has its own checkpoint: with --size_checkpoints
+# true and CHECKPOINT valid.<kind>_ctc.<rest> (kind cer or loss), the file
+# valid.<kind>_interctc_layer<depth>.<rest> that ESPnet's averaging wrote for a
+# best_model_criterion [valid, <kind>_interctc_layer<depth>, min]: the epochs best by the
+# intermediate CTC exit after block <depth>, which supernet_ctc reports for each layer of
+# interctc_layer_idx. A pruned depth keeps <depth> blocks: that exit is exactly the encoder the
+# strategy top keeps, and a proxy for the other strategies, which keep other blocks.
+find_depth_checkpoints() {
+    local checkpoint=$1 depths=$2 prefix suffix depth file
+    [ "${size_checkpoints}" = true ] || return 0
+    [[ ${checkpoint} =~ ^valid\.(cer|loss)_ctc(\..+)$ ]] || return 0
+    prefix=valid.${BASH_REMATCH[1]}_interctc_layer suffix=${BASH_REMATCH[2]}
+    for depth in ${depths//,/ }; do
+        file=${asr_exp}/${prefix}${depth}${suffix}
+        [ -e "${file}" ] || continue
+        printf '%s\n' --depth_model_file "${depth}=${file}"
     done
 }
 
@@ -1020,6 +1044,7 @@ decoder_options() {
     printf '%s\n' "${module}" --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${checkpoint}"
     [ "${#size_model_opts[@]}" -eq 0 ] || printf '%s\n' "${size_model_opts[@]}"
     [ -z "${plan}" ] || printf '%s\n' --pruning_plan "${plan}"
+    [ -z "${plan}" ] || [ "${#depth_model_opts[@]}" -eq 0 ] || printf '%s\n' "${depth_model_opts[@]}"
     [ -z "${inference_config}" ] || printf '%s\n' --config "${inference_config}"
     if [ "${decoding}" = greedy ]; then
         printf '%s\n' --batch_size "${batch_size}"
@@ -1037,7 +1062,8 @@ describe_decoding() {
         what="beam search"
         [ "${use_lm}" = false ] || what+=" + LM"
     fi
-    echo "$2 ${size_model_opts[*]:+(own checkpoints: ${size_model_opts[*]}) }(${what})"
+    local own=("${size_model_opts[@]}" "${depth_model_opts[@]}")
+    echo "$2 ${own[*]:+(own checkpoints: ${own[*]}) }(${what})"
 }
 
 # decoding_settings MODULE [OPTION...]: the one line that names a decoding (see is_current): the

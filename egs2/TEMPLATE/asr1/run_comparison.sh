@@ -10,6 +10,8 @@
 #   ./run_comparison.sh --seeds "0 1 2"         # three seeds for the main rows
 #   ./run_comparison.sh --methods "des_simple_topk individual_8"
 #   ./run_comparison.sh --plan conf/ablation_plan.tsv --report ABLATION.md   # another plan, its own report
+#   ./run_comparison.sh --report_only true      # the report from the runs summarised so far
+#   ./run_comparison.sh --plan conf/longer_plan.tsv --report LONGER.md --other_seeds 0  # twice the updates
 # Steps: data preparation and statistics once (./run.sh --stop_stage 10), then per run
 # and seed ./run.sh --stage 11 --stop_stage 13 (training, decoding, scoring) with the run's config, into
 # exp/asr_<method>_seed<seed>; a supernet whose sizes have their own checkpoints is decoded
@@ -22,6 +24,11 @@
 # A plan line whose options start with "--runner SCRIPT" runs SCRIPT in place of ./run.sh
 # for its stages 11-13 (SCRIPT takes run.sh's options), e.g. local/finetune_from_stock.sh,
 # which pre-trains a stock model and converts it before the run's own training.
+# A role may carry a regime, "<role>@<regime>" (e.g. supernet@2x, alone@2x for runs at twice the
+# updates; a plain role is regime 1x): the report sets each regime's supernets, pruned and DMAO
+# models only against the sizes trained alone in that same regime, shows the regimes' rows side
+# by side and, per size, the supernet-minus-alone gap of each regime. A method name stands for
+# one regime: give the longer runs their own names (des_simple_topk_2x).
 set -euo pipefail
 
 log() {
@@ -41,8 +48,9 @@ out_dir=.                     # the report and its plot go here
 report=COMPARISON.md          # the report's file name; the plot is its lower-cased stem + .png
 runs_dir=comparison_runs      # one summary per finished run (<method>_seed<seed>.json)
 python=python3
+report_only=false             # true: the report from the runs that have a summary; train nothing
 
-option_names="plan seeds other_seeds methods out_dir report runs_dir python"
+option_names="plan seeds other_seeds methods out_dir report runs_dir python report_only"
 help_message=$(
     cat <<EOF
 Usage: $0 [options]   (run from a recipe directory, egs2/<corpus>/asr1)
@@ -51,8 +59,10 @@ comparison.png. Finished work is skipped; an interrupted comparison continues.
 
 Options (default in brackets):
   --plan FILE          runs: "<method> <role> <seed group> <config> [run.sh options]" per line [${plan}]
-                       roles: supernet, alone, pruned, dmao; seed groups: main, other; options
-                       starting with "--runner SCRIPT": SCRIPT trains and decodes the run instead of ./run.sh
+                       roles: supernet, alone, pruned, dmao, each optionally "@<regime>" (supernet@2x,
+                       alone@2x: compared only with runs of the same regime; plain: 1x); seed groups:
+                       main, other; options starting with "--runner SCRIPT": SCRIPT trains and
+                       decodes the run instead of ./run.sh
   --seeds "S..."       seeds of the "main" runs (rows over seeds show mean ± sd) [${seeds}]
   --other_seeds "S..." seeds of the "other" runs [${other_seeds}]
   --methods "M..."     run only these methods of the plan [all]
@@ -61,6 +71,8 @@ Options (default in brackets):
                        stem + .png (comparison.png, ablation.png) [${report}]
   --runs_dir DIR       summaries of finished runs; a run with one is not run again [${runs_dir}]
   --python CMD         python command [${python}]
+  --report_only BOOL   write the report from the runs that have a summary, train and decode
+                       nothing; runs without one are named on the console and left out [${report_only}]
 EOF
 )
 # shellcheck source=utils/parse_options.sh
@@ -68,6 +80,7 @@ EOF
 parse_options "$@"
 
 [ -f "${plan}" ] || usage_error "--plan: no such file: ${plan}"
+case "${report_only}" in true | false) ;; *) usage_error "--report_only must be true or false, got '${report_only}'" ;; esac
 [[ ${report} =~ ^[A-Za-z0-9_.-]+\.md$ ]] || usage_error "--report must be a file name ending in .md, got '${report}'"
 plot=$(basename "${report}" .md | tr '[:upper:]' '[:lower:]').png
 [ -x ./run.sh ] || usage_error "no ./run.sh in $(pwd): run from a recipe directory (egs2/<corpus>/asr1)"
@@ -88,9 +101,12 @@ while IFS= read -r line || [ -n "${line}" ]; do
     [[ ${line} =~ ^[[:space:]]*(#|$) ]] && continue
     read -r method role group config rest <<<"${line}"
     [ -n "${config:-}" ] || usage_error "${plan}:${line_number}: expected '<method> <role> <seed group> <config> [options]'"
-    case "${role}" in supernet | alone | pruned | dmao) ;; *)
-        usage_error "${plan}:${line_number}: unknown role '${role}' (supernet, alone, pruned, dmao)" ;;
+    case "${role%%@*}" in supernet | alone | pruned | dmao) ;; *)
+        usage_error "${plan}:${line_number}: unknown role '${role}' (supernet, alone, pruned, dmao; optionally @<regime>)" ;;
     esac
+    if [[ ${role} == *@* ]] && ! [[ ${role#*@} =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
+        usage_error "${plan}:${line_number}: bad regime '${role#*@}' in role '${role}' (e.g. supernet@2x)"
+    fi
     case "${group}" in main) group_seeds=${seeds} ;; other) group_seeds=${other_seeds} ;; *)
         usage_error "${plan}:${line_number}: unknown seed group '${group}' (main, other)" ;;
     esac
@@ -129,7 +145,7 @@ pending=0
 for ((index = 0; index < total; index++)); do
     [ -f "${runs_dir}/${names[index]}_seed${run_seeds[index]}.json" ] || pending=$((pending + 1))
 done
-if [ "${pending}" -gt 0 ]; then
+if [ "${pending}" -gt 0 ] && [ "${report_only}" = false ]; then
     log "data preparation and statistics (./run.sh --stop_stage 10)"
     start=${SECONDS}
     ./run.sh --stop_stage 10 >exp/comparison/logs/data.log 2>&1 || {
@@ -140,18 +156,26 @@ if [ "${pending}" -gt 0 ]; then
     echo "data $((SECONDS - start))" >>"${timing}"
 fi
 
-spent=0 ran=0
+spent=0 ran=0 reported=0
 manifest=exp/comparison/manifest.tsv
+trap 'rm -f "${manifest}.$$.tmp"' EXIT
 : >"${manifest}.$$.tmp"
 for ((index = 0; index < total; index++)); do
     method=${names[index]} seed=${run_seeds[index]}
     tag=${method}_seed${seed}
     line="${method} ${roles[index]} ${seed} exp/asr_${tag}"
-    echo "${line}" >>"${manifest}.$$.tmp"
     if [ -f "${runs_dir}/${tag}.json" ]; then
+        echo "${line}" >>"${manifest}.$$.tmp"
+        reported=$((reported + 1))
         log "run $((index + 1))/${total}: ${method}, seed ${seed}: done (${runs_dir}/${tag}.json)"
         continue
     fi
+    if [ "${report_only}" = true ]; then
+        log "run $((index + 1))/${total}: ${method}, seed ${seed}: not run yet, left out of the report (--report_only)"
+        continue
+    fi
+    echo "${line}" >>"${manifest}.$$.tmp"
+    reported=$((reported + 1))
     eta=
     if [ "${ran}" -gt 0 ] && [ "${spent}" -gt 0 ]; then
         eta=", ETA $(((spent / ran) * (pending - ran) / 60)) min"
@@ -169,7 +193,7 @@ for ((index = 0; index < total; index++)); do
     set +e
     {
         "${runner}" --stage 11 --stop_stage 13 "${run_args[@]}" &&
-            if [ "${roles[index]}" = supernet ]; then
+            if [ "${roles[index]%%@*}" = supernet ]; then
                 # every size from the full size's checkpoint too (nothing to do when sizes have none of their own)
                 "${runner}" --stage 12 --stop_stage 13 --size_checkpoints false "${run_args[@]}"
             fi
@@ -184,9 +208,14 @@ for ((index = 0; index < total; index++)); do
         { log "error: cannot summarise run ${tag}"; exit 1; }
     spent=$((spent + SECONDS - start)) ran=$((ran + 1))
 done
+[ "${reported}" -gt 0 ] || { log "error: no run of ${plan} has a summary in ${runs_dir}: nothing to report"; exit 1; }
 mv "${manifest}.$$.tmp" "${manifest}"
 
-log "all ${total} runs finished (${ran} in this call, $((SECONDS / 60)) min);" \
-    "${report} and ${plot} into ${out_dir}"
+if [ "${reported}" -lt "${total}" ]; then
+    log "${reported} of ${total} runs summarised (--report_only);" "${report} and ${plot} into ${out_dir}"
+else
+    log "all ${total} runs finished (${ran} in this call, $((SECONDS / 60)) min);" \
+        "${report} and ${plot} into ${out_dir}"
+fi
 ${python} -m espnet_dynenc.bin.compare_results --manifest "${manifest}" --runs_dir "${runs_dir}" \
     --output_dir "${out_dir}" --report "${report}" --command "$(printf '%q ' "$0" "$@")"

@@ -1,0 +1,146 @@
+"""One JSON summary per finished run (in the recipe's ``comparison_runs/``), and every run's
+numbers collected from the summaries or the experiment dirs.
+
+A summary keeps what the tables and intervals need of a run (its sizes, pruned depths,
+per-utterance word errors, training cost), small enough to keep in the repository, so the
+report can be written again, and an interrupted comparison finished, on a machine without
+the experiment dirs. A summary is written whole or not at all and is checked against the
+run it stands for when it is read back.
+"""
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from espnet_dynenc.atomic_files import write_text_atomically
+from espnet_dynenc.decode.outputs import PRUNING_DIR
+from espnet_dynenc.recipe.comparison.claims import Collected
+from espnet_dynenc.recipe.comparison.cost import TrainingCost, training_cost
+from espnet_dynenc.recipe.comparison.decodings import Measured, pruned_results, size_results
+from espnet_dynenc.recipe.comparison.runs import DECODE_DIR, MAIN_REGIME, Run, primary_decode_dir, role_text
+
+SUMMARY_VERSION = 1
+
+
+def summary_path(runs_dir: Path, run: Run) -> Path:
+    return runs_dir / f"{run.method}_seed{run.seed}.json"
+
+
+def discover_test_sets(runs: Sequence[Run], decode_dir: str = DECODE_DIR,
+                       runs_dir: Optional[Path] = None) -> List[str]:
+    """The test sets every run has decoded (asr.sh leaves ``<decode dir>/<test set>/.done``;
+    a run with a summary in ``runs_dir`` lists its own). Stage 12's pruning folder has a
+    ``.done`` too and is never a test set (summaries written before this rule may list it)."""
+    found = None
+    for run in runs:
+        summary = summary_path(runs_dir, run) if runs_dir is not None else None
+        if summary is not None and summary.is_file():
+            names = set(json.loads(summary.read_text(encoding="utf-8"))["test_sets"])
+        else:
+            root = run.exp_dir / primary_decode_dir(run, decode_dir)
+            names = {p.parent.name for p in root.glob("*/.done")} if root.is_dir() else set()
+        names.discard(PRUNING_DIR)
+        found = names if found is None else found & names
+    if not found:
+        raise FileNotFoundError(f"no test set decoded by every run (looked for {decode_dir}/<test set>/.done)")
+    return sorted(found)
+
+
+def summarise_run(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_DIR,
+                  run_seconds: Optional[float] = None) -> dict:
+    """What the tables and intervals need of one run, read from its experiment dir."""
+    if not run.exp_dir.is_dir():
+        raise FileNotFoundError(f"run {run.method} seed {run.seed}: no experiment dir {run.exp_dir}")
+    primary = primary_decode_dir(run, decode_dir)
+    sizes = size_results(run, test_sets, primary)
+    if not sizes:
+        raise FileNotFoundError(f"run {run.method} seed {run.seed}: nothing decoded in {run.exp_dir / primary}")
+    full = size_results(run, test_sets, decode_dir) if primary != decode_dir else {}
+    pruned = pruned_results(run, test_sets, primary) if run.role == "pruned" else {}
+    return {
+        "version": SUMMARY_VERSION,
+        "method": run.method, "role": run.role, "regime": run.regime, "seed": run.seed,
+        "exp_dir": str(run.exp_dir), "test_sets": list(test_sets), "decode_dir": primary,
+        "sizes": {str(size): asdict(m) for size, m in sizes.items()},
+        "full_size_rule": {str(size): asdict(m) for size, m in full.items()},
+        "pruned": {str(depth): {name: asdict(m) for name, m in found.items()} for depth, found in pruned.items()},
+        "cost": asdict(training_cost(run)),
+        "run_seconds": run_seconds,
+    }
+
+
+def save_summary(summary: dict, runs_dir: Path) -> Path:
+    run = Run(summary["method"], summary["role"], summary["seed"], Path(summary["exp_dir"]),
+              summary.get("regime", MAIN_REGIME))
+    path = summary_path(runs_dir, run)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(summary, indent=1, sort_keys=False)
+    # one line per utterance: "<id>": [errors, words]
+    text = re.sub(r"\[\s+(-?\d+),\s+(-?\d+)\s+\]", r"[\1, \2]", text)
+    write_text_atomically(path, text + "\n")
+    return path
+
+
+def load_summary(path: Path, run: Run) -> dict:
+    """A summary written by :func:`save_summary`, checked against the run it stands for
+    (one without a regime, written before regimes existed, is of the main one; one without
+    the pre-training fields in its cost loads with none)."""
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    if summary.get("version") != SUMMARY_VERSION:
+        raise ValueError(f"{path}: summary version {summary.get('version')}, expected {SUMMARY_VERSION} "
+                         "(remove it to summarise the run again from its experiment dir)")
+    regime = summary.get("regime", MAIN_REGIME)
+    stands_for = Run(summary["method"], summary["role"], summary["seed"], run.exp_dir, regime)
+    if (stands_for.method, stands_for.role, stands_for.seed, regime) != (run.method, run.role, run.seed, run.regime):
+        raise ValueError(f"{path}: stands for {summary['method']} ({role_text(stands_for)}) seed {summary['seed']}, "
+                         f"not {run.method} ({role_text(run)}) seed {run.seed}")
+    return summary
+
+
+def refresh_costs(runs: Sequence[Run], runs_dir: Path) -> List[Path]:
+    """Read each run's training cost again from its experiment dir into its summary in
+    ``runs_dir`` (e.g. after the cost learned to count a pre-training); everything else in
+    the summary is kept. Every run needs both its summary and its experiment dir."""
+    for run in runs:
+        if not summary_path(runs_dir, run).is_file():
+            raise FileNotFoundError(f"run {run.method} seed {run.seed}: no summary {summary_path(runs_dir, run)} to "
+                                    "refresh (summarise the run first: --summarise_only)")
+        if not run.exp_dir.is_dir():
+            raise FileNotFoundError(f"run {run.method} seed {run.seed}: no experiment dir {run.exp_dir} to read "
+                                    "its cost from (run in the recipe dir the manifest's paths are relative to)")
+    written = []
+    for run in runs:
+        summary = load_summary(summary_path(runs_dir, run), run)
+        summary["cost"] = asdict(training_cost(run))
+        written.append(save_summary(summary, runs_dir))
+    return written
+
+
+def _measured(entries: dict) -> Dict[int, Measured]:
+    return {int(size): Measured(**m) for size, m in entries.items()}
+
+
+def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DECODE_DIR,
+            runs_dir: Optional[Path] = None, run_seconds: Optional[float] = None) -> Collected:
+    """Every run's numbers: from its summary in ``runs_dir`` when there is one, else from its
+    experiment dir (and then saved into ``runs_dir``, when given, with ``run_seconds``)."""
+    sizes, pruned, costs, full, seconds = {}, {}, {}, {}, {}
+    for run in runs:
+        path = summary_path(runs_dir, run) if runs_dir is not None else None
+        if path is not None and path.is_file():
+            summary = load_summary(path, run)
+            missing = sorted(set(test_sets) - set(summary["test_sets"]))
+            if missing:
+                raise ValueError(f"{path}: has no results for test set(s) {missing}")
+        else:
+            summary = summarise_run(run, test_sets, decode_dir, run_seconds)
+            if runs_dir is not None:
+                save_summary(summary, runs_dir)
+        sizes[run] = _measured(summary["sizes"])
+        full[run] = _measured(summary["full_size_rule"])
+        pruned[run] = {int(depth): {name: Measured(**m) for name, m in found.items()}
+                       for depth, found in summary["pruned"].items()}
+        costs[run] = TrainingCost(**summary["cost"])
+        seconds[run] = summary.get("run_seconds")
+    return Collected(list(runs), sizes, pruned, costs, full, seconds)
