@@ -25,6 +25,6 @@ setup(
         "onnxscript==0.7.2",
         "onnxruntime==1.32.0",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist", "filelock"]},
     entry_points={"console_scripts": ["dynenc-python=espnet_dynenc.bin.python:main"]},
 )
