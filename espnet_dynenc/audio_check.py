@@ -110,16 +110,25 @@ def model_sample_rate(asr_train_config: Optional[str], fs: Optional[int] = None)
         return None, ""
     if not os.path.isfile(asr_train_config):
         raise FileNotFoundError(f"--asr_train_config: no such file: {asr_train_config}")
-    import humanfriendly
     import yaml
 
     with open(asr_train_config, encoding="utf-8") as f:
         config = yaml.safe_load(f) or {}
     if config.get("frontend", "default") is None:
         return None, ""
-    rate = (config.get("frontend_conf") or {}).get("fs", DEFAULT_FS)
-    rate = int(humanfriendly.parse_size(rate)) if isinstance(rate, str) else int(rate)
-    return rate, f"{asr_train_config} (frontend_conf fs)"
+    return frontend_sample_rate(config.get("frontend_conf")), f"{asr_train_config} (frontend_conf fs)"
+
+
+def frontend_sample_rate(frontend_conf: Optional[dict]) -> int:
+    """The rate a training config's frontend computes its features for: ``frontend_conf.fs``
+    (a number, or a size such as ``"16k"``), else :data:`DEFAULT_FS`. The one reading of this
+    rule: the decoders (``sampling_rate``) and the ONNX export use it too."""
+    rate = (frontend_conf or {}).get("fs", DEFAULT_FS)
+    if isinstance(rate, str):
+        import humanfriendly
+
+        return int(humanfriendly.parse_size(rate))
+    return int(rate)
 
 
 def read_keys(key_file: str) -> Set[str]:

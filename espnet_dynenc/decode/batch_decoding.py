@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import humanfriendly
 import torch
 
 from espnet_dynenc.registration import load_asr_task
@@ -23,6 +22,7 @@ from espnet2.text.build_tokenizer import build_tokenizer  # noqa: E402
 from espnet2.text.token_id_converter import TokenIDConverter  # noqa: E402
 
 from espnet_dynenc.analysis.complexity import count_units  # noqa: E402
+from espnet_dynenc.audio_check import frontend_sample_rate  # noqa: E402
 from espnet_dynenc.checkpoint_jobs.loading import build_inference_iterator, check_model_files, load_ctc_model  # noqa: E402
 from espnet_dynenc.decode.targets import DecodeTarget, parse_sizes, pruning_targets, size_targets  # noqa: E402
 from espnet_dynenc.decode.writer import DecodingPass, SubnetWriter  # noqa: E402
@@ -63,10 +63,7 @@ def set_threads(num_threads: Optional[int]) -> None:
 
 def sampling_rate(fs: Optional[int], train_args) -> int:
     """``fs`` when given, else the training config's ``frontend_conf.fs``, else 16000."""
-    if fs is not None:
-        return fs
-    fs = (getattr(train_args, "frontend_conf", None) or {}).get("fs", 16000)
-    return int(humanfriendly.parse_size(fs)) if isinstance(fs, str) else int(fs)
+    return fs if fs is not None else frontend_sample_rate(getattr(train_args, "frontend_conf", None))
 
 
 def build_text_converter(train_args):
