@@ -17,6 +17,7 @@ from espnet_dynenc.decode.outputs import LINE_FILES, STATS_FILE
 from espnet_dynenc.decode.targets import DecodeTarget
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
 
+
 @dataclass
 class DecodingPass:
     """What every target of one pass over the data shares: the model decoded, the data
