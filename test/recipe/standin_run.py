@@ -57,7 +57,10 @@ def write_experiment(exp: Path, args) -> str:
     criteria = {c[1] for c in config.get("best_model_criterion", [])}
     sizes = [int(s) for s in args.subnets.split()] or [FULL_SIZE]
     # asr.sh decodes into ..._per_size when a decoded size has a checkpoint of its own
-    per_size = args.size_checkpoints == "true" and any(f"cer_ctc_{size}" in criteria for size in sizes)
+    depths = [int(d) for d in args.prune_depths.split()]
+    per_size = args.size_checkpoints == "true" and (
+        any(f"cer_ctc_{size}" in criteria for size in sizes)
+        or any(f"cer_interctc_layer{depth}" in criteria for depth in depths))
     decode_dir = DECODE_DIR + ("_per_size" if per_size else "")
     shutil.rmtree(exp / decode_dir, ignore_errors=True)
     root = exp / decode_dir / "test"
@@ -76,9 +79,12 @@ def write_experiment(exp: Path, args) -> str:
         write_pruning_plan(exp / decode_dir, FULL_SIZE, FULL_SIZE // 4, skip,
                            {s: 0.05 + 0.01 * i for i, s in enumerate(strategies)})
         for strategy in strategies:
-            for depth in args.prune_depths.split():
-                decoded(root / "pruned" / strategy / depth, 400, 4e6, 14.0 if strategy == "top" else 12.0,
-                        strategy=strategy, depth=int(depth))
+            for depth in depths:
+                # a depth with its own checkpoint (find_depth_checkpoints) does a little better
+                own = per_size and f"cer_interctc_layer{depth}" in criteria
+                decoded(root / "pruned" / strategy / str(depth), 400, 4e6,
+                        (14.0 if strategy == "top" else 12.0) - (0.5 if own else 0.0), strategy=strategy, depth=depth,
+                        checkpoint=f"valid.cer_interctc_layer{depth}.ave.pth" if own else "valid.cer_ctc.ave.pth")
     (root / ".done").write_text("stand-in\n")
     return decode_dir
 

@@ -48,8 +48,10 @@ def make_recipe(root: Path) -> Path:
     (recipe / "run.sh").write_text(STANDIN_RUN_SH)
     (recipe / "run.sh").chmod(0o755)
     per_size = [["valid", "cer_ctc_4", "min"], ["valid", "cer_ctc", "min"]]
+    per_depth = [["valid", "cer_interctc_layer1", "min"], ["valid", "cer_ctc", "min"]]
+    criteria = {"des": per_size, "zero": per_size, "pod": per_depth}
     for name in ("des", "zero", "ind4", "ind8", "aux", "pod", "dmao"):
-        config = {**CONFIG, "best_model_criterion": per_size} if name in ("des", "zero") else CONFIG
+        config = {**CONFIG, "best_model_criterion": criteria[name]} if name in criteria else CONFIG
         (recipe / "conf" / "cmp" / f"{name}.yaml").write_text(yaml.safe_dump(config))
     (recipe / "conf" / "plan.tsv").write_text(PLAN)
     torch.save({"model": {"num_updates": torch.tensor(40), "w": torch.zeros(800)}}, root / "checkpoint.pth")
@@ -96,7 +98,8 @@ def test_run_comparison_orders_resumes_and_writes_every_table_with_a_row_per_met
     tags = [call[call.index("--asr_tag") + 1] for call in made if "--asr_tag" in call and call[1] == "11"]
     assert tags == ["aux_loss_seed0", "prune_on_demand_seed0", "dmao_seed0", "des_simple_topk_seed1",
                     "des_zero_out_seed1", "individual_4_seed1", "individual_8_seed1"]
-    # each run: its config, tag, seed and options; supernets decoded again with the full size's checkpoint
+    # each run: its config, tag, seed and options; supernets (pruned models) decoded again with the
+    # full size's checkpoint
     assert ["--stage", "11", "--stop_stage", "13", "--asr_config", "conf/cmp/des.yaml", "--asr_tag",
             "des_simple_topk_seed1", "--asr_args", "--seed 1", "--subnets", "4 8"] in made
     assert ["--stage", "12", "--stop_stage", "13", "--size_checkpoints", "false", "--asr_config", "conf/cmp/des.yaml",
@@ -105,7 +108,8 @@ def test_run_comparison_orders_resumes_and_writes_every_table_with_a_row_per_met
             "prune_on_demand_seed0", "--asr_args", "--seed 0", "--subnets", "", "--prune_depths", "1",
             "--prune_strategies", "top greedy"] in made
     second_decodings = [c[c.index("--asr_tag") + 1] for c in made if "--size_checkpoints" in c]
-    assert second_decodings == ["aux_loss_seed0", "des_simple_topk_seed1", "des_zero_out_seed1"]
+    assert second_decodings == ["aux_loss_seed0", "prune_on_demand_seed0", "des_simple_topk_seed1",
+                                "des_zero_out_seed1"]
 
     text = (recipe / "COMPARISON.md").read_text()
     # the runs' numbers (stand-in WER: 10.0 / 6.0 alone at 4 / 8 modules, + 0.2 per seed, + 1.0 for DES,
@@ -117,7 +121,10 @@ def test_run_comparison_orders_resumes_and_writes_every_table_with_a_row_per_met
                 "| dmao (8 modules) | 1 |", "| uniform, trained alone (8 modules) | 2 |", "| des_simple_topk | 1 |",
                 "| every size separately (2 models) | 2 |", "| claim | kind | seeds (a / b) |"):
         assert row in text, row
-    assert "| 1 | 4 | 14.0 (top) | 12.0 | 14.0 | 10.1 ± 0.1 |" in text  # pruning: chosen on dev (top), not test
+    # pruning: chosen on dev (top), not test; decoded from the depth's own checkpoint (- 0.5)
+    assert "| 1 | 4 | 13.5 (top) | 11.5 | 13.5 | 10.1 ± 0.1 |" in text
+    rule = text[text.index("## Checkpoint rule"):]
+    assert "| prune_on_demand, 1 blocks (top) | 4 | 1 | `valid.cer_interctc_layer1.ave.pth` | 13.5 | 14.0 |" in rule
     assert (recipe / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     manifest = (recipe / "exp" / "comparison" / "manifest.tsv").read_text().splitlines()
     assert len(manifest) == 11 and manifest[0] == "des_simple_topk supernet 0 exp/asr_des_simple_topk_seed0"
@@ -127,6 +134,10 @@ def test_run_comparison_orders_resumes_and_writes_every_table_with_a_row_per_met
     assert summary["decode_dir"].endswith("_per_size") and summary["cost"]["updates"] == 40
     assert summary["sizes"]["4"]["checkpoint"] == "valid.cer_ctc_4.ave.pth"
     assert summary["full_size_rule"]["4"]["checkpoint"] == "valid.cer_ctc.ave.pth"
+    pruned = json.loads((recipe / "comparison_runs" / "prune_on_demand_seed0.json").read_text())
+    assert pruned["decode_dir"].endswith("_per_size") and pruned["pruned_full_size_rule"]["1"]["top"]["wer"] == {
+        "test": 14.0}
+    assert pruned["pruned"]["1"]["greedy"]["checkpoint"] == "valid.cer_interctc_layer1.ave.pth"
 
     # everything summarised: no run.sh call, only the report
     before = len(calls(recipe))

@@ -14,8 +14,9 @@
 #   ./run_comparison.sh --plan conf/longer_plan.tsv --report LONGER.md --other_seeds 0  # twice the updates
 # Steps: data preparation and statistics once (./run.sh --stop_stage 10), then per run
 # and seed ./run.sh --stage 11 --stop_stage 13 (training, decoding, scoring) with the run's config, into
-# exp/asr_<method>_seed<seed>; a supernet whose sizes have their own checkpoints is decoded
-# once more from the full size's (--size_checkpoints false), so the report shows both rules.
+# exp/asr_<method>_seed<seed>; a supernet whose sizes (a pruned model whose depths) have their
+# own checkpoints is decoded once more from the full size's (--size_checkpoints false), so the
+# report shows both rules.
 # Each finished run is summarised into comparison_runs/<method>_seed<seed>.json (what the
 # tables and intervals need; small text files meant to be committed): a run with a summary
 # is done, here or on another machine, so a rerun, or a clone with the summaries, continues
@@ -193,8 +194,8 @@ for ((index = 0; index < total; index++)); do
     set +e
     {
         "${runner}" --stage 11 --stop_stage 13 "${run_args[@]}" &&
-            if [ "${roles[index]%%@*}" = supernet ]; then
-                # every size from the full size's checkpoint too (nothing to do when sizes have none of their own)
+            if [ "${roles[index]%%@*}" = supernet ] || [ "${roles[index]%%@*}" = pruned ]; then
+                # every size (pruned depth) from the full size's checkpoint too (nothing to do when none has its own)
                 "${runner}" --stage 12 --stop_stage 13 --size_checkpoints false "${run_args[@]}"
             fi
     } 2>&1 | tee "exp/comparison/logs/${tag}.log" | grep --line-buffered -E "Stage 1[1-3]: "

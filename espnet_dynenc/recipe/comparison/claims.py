@@ -24,6 +24,8 @@ class Collected:
     # supernet sizes decoded from the full size's checkpoint too, when they have their own
     full_size_rule: Dict[Run, Dict[int, Measured]] = field(default_factory=dict)
     run_seconds: Dict[Run, Optional[float]] = field(default_factory=dict)  # training + decoding + scoring
+    # pruned depths decoded from the full depth's checkpoint too, when they have their own
+    pruned_full_size_rule: Dict[Run, Dict[int, Dict[str, Measured]]] = field(default_factory=dict)
     _checked: Dict[str, list] = field(default_factory=dict, repr=False)
 
     def checked_claims(self, test_set: str) -> List[Tuple["Claim", Optional["Interval"]]]:

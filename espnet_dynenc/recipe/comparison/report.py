@@ -87,21 +87,36 @@ def gap_table(data: Collected, test_set: str) -> List[str]:
 
 
 def checkpoint_rule_table(data: Collected, test_set: str) -> List[str]:
-    """Each supernet size decoded from its own best epochs against the full size's best epochs."""
+    """Each supernet size (and each pruned depth) decoded from its own best epochs against the
+    full size's best epochs."""
     header = ["method", "modules", "seeds", "own checkpoint", "WER own (%)", "WER full-size rule (%)",
               "own - full-size rule [95% interval]"]
     rows = []
+
+    def row(name: str, units: int, pairs: List[Tuple[Measured, Measured]]) -> None:
+        if not pairs:
+            return
+        own, full = [p[0] for p in pairs], [p[1] for p in pairs]
+        found = interval(own, full, test_set, same_runs=True)
+        checkpoints = "/".join(sorted({m.checkpoint or "?" for m in own}))
+        rows.append([name, str(units), str(len(own)), f"`{checkpoints}`", mean_sd([m.wer.get(test_set) for m in own]),
+                     mean_sd([m.wer.get(test_set) for m in full]), str(found) if found is not None else "n/a"])
+
     for method in data.methods("supernet"):
         runs = [r for r in data.runs_of(method) if data.full_size_rule.get(r)]
         for size in sorted({s for r in runs for s in data.full_size_rule[r]}):
-            own = [data.sizes[r][size] for r in runs if size in data.sizes[r] and size in data.full_size_rule[r]]
-            full = [data.full_size_rule[r][size] for r in runs if size in data.sizes[r] and size in data.full_size_rule[r]]
-            if not own:
-                continue
-            found = interval(own, full, test_set, same_runs=True)
-            checkpoints = "/".join(sorted({m.checkpoint or "?" for m in own}))
-            rows.append([method, str(size), str(len(own)), f"`{checkpoints}`", mean_sd([m.wer.get(test_set) for m in own]),
-                         mean_sd([m.wer.get(test_set) for m in full]), str(found) if found is not None else "n/a"])
+            row(method, size, [(data.sizes[r][size], data.full_size_rule[r][size]) for r in runs
+                               if size in data.sizes[r] and size in data.full_size_rule[r]])
+    for method in data.methods("pruned"):
+        runs = [r for r in data.runs_of(method) if data.pruned_full_size_rule.get(r)]
+        for depth in sorted({d for r in runs for d in data.pruned_full_size_rule[r]}, reverse=True):
+            strategies = sorted({s for r in runs for s in data.pruned_full_size_rule[r][depth] if s != "best"})
+            for strategy in strategies:
+                pairs = [(data.pruned[r][depth][strategy], data.pruned_full_size_rule[r][depth][strategy])
+                         for r in runs if strategy in data.pruned.get(r, {}).get(depth, {})
+                         and strategy in data.pruned_full_size_rule[r].get(depth, {})]
+                if pairs:
+                    row(f"{method}, {depth} blocks ({strategy})", pairs[0][0].units, pairs)
     return markdown_table(header, rows) if rows else []
 
 
@@ -304,8 +319,9 @@ def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str,
     rule = checkpoint_rule_table(data, test_sets[0])
     if rule:
         lines += [f"## Checkpoint rule: each size's own best epochs against the full size's ({test_sets[0]})", "",
-                  "The same runs decoded twice: every size from the average of its own best epochs by its dev CER, "
-                  "and every size from the average of the full size's best epochs.", ""] + rule + [""]
+                  "The same runs decoded twice: every size (and pruned depth) from the average of its own best "
+                  "epochs by its dev CER (a depth: its intermediate CTC exit's), and from the average of the full "
+                  "size's best epochs.", ""] + rule + [""]
     header, rows = cost_rows(data)
     lines += ["## Training cost (per seed)", "",
               "Updates and parameter updates (parameters x updates, summed over the models one needs) come from the "

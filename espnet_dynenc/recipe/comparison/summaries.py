@@ -58,13 +58,15 @@ def summarise_run(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_D
         raise FileNotFoundError(f"run {run.method} seed {run.seed}: nothing decoded in {run.exp_dir / primary}")
     full = size_results(run, test_sets, decode_dir) if primary != decode_dir else {}
     pruned = pruned_results(run, test_sets, primary) if run.role == "pruned" else {}
+    pruned_full = pruned_results(run, test_sets, decode_dir) if run.role == "pruned" and primary != decode_dir else {}
     return {
         "version": SUMMARY_VERSION,
         "method": run.method, "role": run.role, "regime": run.regime, "seed": run.seed,
         "exp_dir": str(run.exp_dir), "test_sets": list(test_sets), "decode_dir": primary,
         "sizes": {str(size): asdict(m) for size, m in sizes.items()},
         "full_size_rule": {str(size): asdict(m) for size, m in full.items()},
-        "pruned": {str(depth): {name: asdict(m) for name, m in found.items()} for depth, found in pruned.items()},
+        "pruned": _pruned_entries(pruned),
+        "pruned_full_size_rule": _pruned_entries(pruned_full),
         "cost": asdict(training_cost(run)),
         "run_seconds": run_seconds,
     }
@@ -121,11 +123,19 @@ def _measured(entries: dict) -> Dict[int, Measured]:
     return {int(size): Measured(**m) for size, m in entries.items()}
 
 
+def _pruned_entries(pruned: Dict[int, Dict[str, Measured]]) -> dict:
+    return {str(depth): {name: asdict(m) for name, m in found.items()} for depth, found in pruned.items()}
+
+
+def _pruned_measured(entries: dict) -> Dict[int, Dict[str, Measured]]:
+    return {int(depth): {name: Measured(**m) for name, m in found.items()} for depth, found in entries.items()}
+
+
 def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DECODE_DIR,
             runs_dir: Optional[Path] = None, run_seconds: Optional[float] = None) -> Collected:
     """Every run's numbers: from its summary in ``runs_dir`` when there is one, else from its
     experiment dir (and then saved into ``runs_dir``, when given, with ``run_seconds``)."""
-    sizes, pruned, costs, full, seconds = {}, {}, {}, {}, {}
+    sizes, pruned, costs, full, seconds, pruned_full = {}, {}, {}, {}, {}, {}
     for run in runs:
         path = summary_path(runs_dir, run) if runs_dir is not None else None
         if path is not None and path.is_file():
@@ -139,8 +149,9 @@ def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DEC
                 save_summary(summary, runs_dir)
         sizes[run] = _measured(summary["sizes"])
         full[run] = _measured(summary["full_size_rule"])
-        pruned[run] = {int(depth): {name: Measured(**m) for name, m in found.items()}
-                       for depth, found in summary["pruned"].items()}
+        pruned[run] = _pruned_measured(summary["pruned"])
+        # summaries written before pruned depths had checkpoints of their own have no such entry
+        pruned_full[run] = _pruned_measured(summary.get("pruned_full_size_rule", {}))
         costs[run] = TrainingCost(**summary["cost"])
         seconds[run] = summary.get("run_seconds")
-    return Collected(list(runs), sizes, pruned, costs, full, seconds)
+    return Collected(list(runs), sizes, pruned, costs, full, seconds, pruned_full)

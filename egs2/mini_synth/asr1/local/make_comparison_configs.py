@@ -19,7 +19,8 @@ asr.sh decodes them all the same way:
                         (early exit), each with its own CTC head, weight 0.3
     individual_<N>      N modules (N / 4 blocks) trained alone
     prune_on_demand     InterCTC after blocks 2 and 4 (weight 0.3), linear stochastic
-                        depth up to 0.2; blocks removed at run time
+                        depth up to 0.2; blocks removed at run time, each depth decoded
+                        from the best epochs of its own exit (cer_interctc_layer<block>)
     dmao                one model of 24 modules, one DMAO event after 15% of the updates
 
 The ablation (./run_comparison.sh --plan conf/ablation_plan.tsv --report ABLATION.md) is
@@ -40,6 +41,8 @@ their finished runs count for both reports):
     des_late_start          the smaller subnets train from 20% of the updates on (DepS,
                             Once-for-All); before, the supernet alone
     des_combined            des_distill + des_size_aware + des_supernet_reg
+    des_late_kept           des_late_start + des_dropout_kept: the two options that, alone,
+                            did not make any size worse (seed 0 of the first ablation)
     prune_on_demand_distill prune_on_demand whose intermediate CTC exits learn the final
                             output's posteriors (des_distill's schedule)
 
@@ -79,6 +82,13 @@ def size_criteria(sizes) -> list:
     """best_model_criterion of a model of several sizes: each smaller size by its own dev CER
     (``cer_ctc_<size>``), the full size by ``cer_ctc``."""
     return [["valid", f"cer_ctc_{size}", "min"] for size in sizes[:-1]] + [["valid", "cer_ctc", "min"]]
+
+
+def exit_criteria(exits) -> list:
+    """best_model_criterion of layer pruning on demand: each intermediate CTC exit by its own dev
+    CER (``cer_interctc_layer<block>``: the depth pruned to that block decodes from it), the full
+    depth by ``cer_ctc``."""
+    return [["valid", f"cer_interctc_layer{block}", "min"] for block in exits] + [["valid", "cer_ctc", "min"]]
 
 
 def _model(base: dict, **model_conf) -> dict:
@@ -137,6 +147,8 @@ def configs(base: dict, updates: int = UPDATES) -> dict:
     for conf in out.values():
         conf["keep_nbest_models"] = 3
         conf["best_model_criterion"] = size_criteria(conf["model_conf"].get("subnet_sizes") or [0])
+    # each pruned depth from the epochs its own exit did best on (asr.sh's find_depth_checkpoints)
+    pod["best_model_criterion"] = exit_criteria(pod["encoder_conf"]["interctc_layer_idx"])
     return out
 
 
@@ -166,6 +178,7 @@ def ablation_configs(comparison: dict) -> dict:
         # before Step 1 ends (at 40% of the updates): the selector learns from the start on
         "des_late_start": with_model_options(des, subnet_start_fraction=0.2),
         "des_combined": with_model_options(des, inplace_distillation=distill, **size_aware, **supernet_reg),
+        "des_late_kept": with_model_options(des, subnet_start_fraction=0.2, pass_regularization="kept_fraction"),
         "prune_on_demand_distill": with_model_options(comparison["prune_on_demand"], inplace_distillation=distill),
     }
 
