@@ -13,7 +13,7 @@ from recipe.conftest import REPO
 from recipe.fabricated import TRAIN_LOG
 from recipe.test_comparison import experiment
 from espnet_dynenc.recipe.comparison.claims import claims
-from espnet_dynenc.recipe.comparison.cost import TrainingCost, training_cost
+from espnet_dynenc.recipe.comparison.cost import TrainingCost, between_sizes, sizes_cost, training_cost
 from espnet_dynenc.recipe.comparison.report import comparison_markdown
 from espnet_dynenc.recipe.comparison.runs import MAIN_REGIME, Run, read_manifest
 from espnet_dynenc.recipe.comparison.summaries import collect, load_summary, refresh_costs, summary_path
@@ -90,6 +90,34 @@ def test_report_shows_2x_rows_next_to_1x_and_one_gap_line_per_size(regimes):
     assert "| every size separately (3 models) | 3 | 25200 ± 0 |" in text
     assert "| every size separately, 2x (3 models) | 3 | 50400 |" in text
     assert "| des_simple_topk_2x (2x) | 1 | 16800 |" in text
+
+
+def test_cost_of_more_sizes_from_the_measured_seconds_per_update():
+    """The supernet's measured wall time against every size alone: measured for the sizes trained,
+    and for the sizes in between from a line through the measured seconds per update."""
+    assert between_sizes([24, 8, 16]) == [8, 12, 16, 20, 24]
+    assert between_sizes([2, 3]) == [2, 3] and between_sizes([4]) == [4]
+    supernet = [TrainingCost(100, 900.0, 10), TrainingCost(100, 1000.0, 10)]
+    # 1, 2 and 3 s per update at 8 / 16 / 24 modules; a run without a wall time is left out
+    alone = {8: [TrainingCost(100, 100.0, 1), TrainingCost(100, None, 1)], 16: [TrainingCost(100, 200.0, 2)],
+             24: [TrainingCost(100, 300.0, 3)]}
+    measured, computed = sizes_cost(supernet, alone)
+    assert (measured.sizes, measured.measured, measured.updates_alone) == ([8, 16, 24], True, 300)
+    assert (measured.seconds_supernet, measured.seconds_alone) == (950.0, 600.0)
+    assert measured.ratio == pytest.approx(600 / 950)
+    # 1 + 1.5 + 2 + 2.5 + 3 s per update, 100 updates each; the supernet's side unchanged
+    assert (computed.sizes, computed.measured, computed.updates_alone) == ([8, 12, 16, 20, 24], False, 500)
+    assert computed.seconds_alone == pytest.approx(1000.0) and computed.seconds_supernet == 950.0
+    assert sizes_cost(supernet, {8: alone[8]}) == []  # one size alone: no line to draw
+    assert sizes_cost([TrainingCost(100, None, 10)], alone) == []
+
+
+def test_report_has_the_cost_of_more_sizes(regimes):
+    data = collect(read_manifest(regimes), ["test"])
+    text = comparison_markdown(data, ["test"], "x", None, when="w")
+    section = text[text.index("## Training cost with more sizes (per seed)"):]
+    assert "| 8 / 16 / 24 | measured | 8400, " in section
+    assert "| 8 / 12 / 16 / 20 / 24 | computed per update | 8400, " in section and "2x" not in section
 
 
 def test_manifest_regimes_are_checked_by_line():

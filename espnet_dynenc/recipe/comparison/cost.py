@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_dynenc.recipe.comparison.runs import Run
 
@@ -165,3 +165,77 @@ def training_cost(run: Run) -> TrainingCost:
         cost = replace(cost, pretraining_updates=before.updates, pretraining_seconds=before.seconds,
                        pretraining_parameters=before.parameters, pretraining_exp_dir=found[1])
     return cost
+
+
+def between_sizes(sizes: Sequence[int]) -> List[int]:
+    """``sizes`` with the midpoint between each pair of neighbours added (8 16 24 -> 8 12 16 20 24):
+    the sizes a supernet could offer for the same training, one per block here."""
+    ordered = sorted(sizes)
+    out = [ordered[0]]
+    for low, high in zip(ordered, ordered[1:]):
+        if (high - low) % 2 == 0 and high - low > 1:
+            out.append((low + high) // 2)
+        out.append(high)
+    return out
+
+
+@dataclass
+class SizesCost:
+    """Wall time per seed of one supernet against every one of ``sizes`` trained alone.
+
+    ``measured``: every size alone was trained (the sum of their wall times); else the
+    alone side is computed from a line through the measured (size, seconds per update) points.
+    The supernet side is always its measured wall time: its sandwich trains the largest, the
+    smallest and one middle size per update however many sizes it offers, and with sizes
+    spaced evenly the middle one is on average the same size.
+    """
+
+    sizes: List[int]
+    updates_supernet: int
+    updates_alone: int
+    seconds_supernet: float
+    seconds_alone: float
+    measured: bool
+
+    @property
+    def ratio(self) -> float:
+        """Wall time of every size alone over the supernet's."""
+        return self.seconds_alone / self.seconds_supernet
+
+
+def _line(points: Sequence[Tuple[float, float]]) -> Tuple[float, float]:
+    """Least-squares intercept and slope through ``points`` (x, y), at least two distinct x."""
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    if spread == 0:
+        raise ValueError(f"a line needs two distinct sizes, got {sorted(set(xs))}")
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return mean_y - slope * mean_x, slope
+
+
+def sizes_cost(supernet: Sequence[TrainingCost], alone: Dict[int, Sequence[TrainingCost]]) -> List[SizesCost]:
+    """The supernet's training (runs over seeds) against the sizes trained alone (size -> runs
+    over seeds): once for the sizes measured, once for :func:`between_sizes` of them, the
+    alone side then computed per update from the measured ones. Runs without a wall time or
+    updates are left out; empty when too little is known."""
+    own = [c for c in supernet if c.total_seconds() and c.total_updates()]
+    per_update = {size: [c.total_seconds() / c.total_updates() for c in runs if c.total_seconds() and c.total_updates()]
+                  for size, runs in alone.items()}
+    per_update = {size: values for size, values in per_update.items() if values}
+    if not own or len(per_update) < 2:
+        return []
+    updates_alone = round(sum(c.total_updates() for runs in alone.values() for c in runs if c.total_updates())
+                          / sum(1 for runs in alone.values() for c in runs if c.total_updates()))
+    seconds_supernet = sum(c.total_seconds() for c in own) / len(own)
+    updates_supernet = round(sum(c.total_updates() for c in own) / len(own))
+    measured = sorted(per_update)
+    mean_per_update = {size: sum(v) / len(v) for size, v in per_update.items()}
+    out = [SizesCost(measured, updates_supernet, updates_alone * len(measured), seconds_supernet,
+                     sum(mean_per_update[s] * updates_alone for s in measured), True)]
+    projected = between_sizes(measured)
+    if projected != measured:
+        intercept, slope = _line([(s, v) for s, values in per_update.items() for v in values])
+        out.append(SizesCost(projected, updates_supernet, updates_alone * len(projected), seconds_supernet,
+                             sum((intercept + slope * s) * updates_alone for s in projected), False))
+    return out

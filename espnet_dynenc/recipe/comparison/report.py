@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_dynenc.recipe.comparison.claims import Collected, interval, size_claim_label, verdict
-from espnet_dynenc.recipe.comparison.cost import TrainingCost
+from espnet_dynenc.recipe.comparison.cost import TrainingCost, sizes_cost
 from espnet_dynenc.recipe.comparison.decodings import Measured
 from espnet_dynenc.recipe.comparison.runs import MAIN_REGIME, regime_suffix
 from espnet_dynenc.recipe.results_table import human, markdown_table
@@ -258,6 +258,26 @@ def cost_rows(data: Collected) -> Tuple[List[str], List[List[str]]]:
     return header, rows
 
 
+def more_sizes_table(data: Collected) -> List[str]:
+    """The first supernet of the main regime against every size alone, for its sizes and for
+    sizes in between (computed from the measured seconds per update; see ``sizes_cost``)."""
+    supernets = [m for m in data.methods("supernet") if data.regime_of(m) == MAIN_REGIME]
+    alone: Dict[int, List[TrainingCost]] = {}
+    for run in data.runs:
+        if run.role == "alone" and run.regime == MAIN_REGIME:
+            for size in data.sizes[run]:
+                alone.setdefault(size, []).append(data.costs[run])
+    if not supernets:
+        return []
+    found = sizes_cost([data.costs[r] for r in data.runs_of(supernets[0])], alone)
+    header = ["sizes (modules)", "how", f"{supernets[0]}: updates, wall time", "every size alone: updates, wall time",
+              "alone / supernet (wall time)"]
+    rows = [[" / ".join(map(str, c.sizes)), "measured" if c.measured else "computed per update",
+             f"{c.updates_supernet}, {_seconds(c.seconds_supernet)}", f"{c.updates_alone}, {_seconds(c.seconds_alone)}",
+             f"{c.ratio:.2f}"] for c in found]
+    return markdown_table(header, rows) if rows else []
+
+
 def cost_notes(data: Collected) -> List[str]:
     """One footnote per approach whose cost includes a pre-training: the two parts."""
     notes = []
@@ -330,6 +350,14 @@ def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str,
     notes = cost_notes(data)
     if notes:
         lines += notes + [""]
+    more = more_sizes_table(data)
+    if more:
+        lines += ["## Training cost with more sizes (per seed)", "",
+                  "A supernet's sandwich trains the largest, the smallest and one middle size per update whatever "
+                  "the number of sizes, so offering the sizes in between costs it nothing more; each size trained "
+                  "alone costs its own training. Rows 'computed per update': the sizes alone from a least-squares "
+                  "line through the measured seconds per update of the sizes trained alone, times their updates.",
+                  ""] + more + [""]
     return "\n".join(lines) + "\n"
 
 
