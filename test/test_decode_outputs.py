@@ -138,3 +138,11 @@ def test_decode_dir_names_follow_asr_sh(options, name, capsys):
     assert decode_outputs_cli.main(argv) == 0
     assert capsys.readouterr().out.strip() == name
     assert per_size_name(name).endswith("_per_size")
+
+
+def test_plan_path_is_the_one_the_readers_use(capsys):
+    """asr.sh asks `decode_outputs plan` where a decoding directory's pruning plan lies; the
+    comparison and the tables read it through pruning_plan_file."""
+    assert decode_outputs_cli.main(["plan", "--decode_dir", "exp/a/decode_b"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(pruning_plan_file(Path("exp/a/decode_b"))) == "exp/a/decode_b/pruning/pruning_plan.yaml"

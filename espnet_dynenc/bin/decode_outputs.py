@@ -7,13 +7,15 @@
         [--decoding beam] [--inference_config conf/decode.yaml] [--inference_args=...] \\
         [--lm_exp exp/lm_x --inference_lm valid.loss.ave.pth [--lm_weight_tuned]] [--per_size] \\
         [--inference_tag TAG]
+    python -m espnet_dynenc.bin.decode_outputs plan --decode_dir exp/x/decode_y
 
 ``list`` prints the finished outputs of the data set (``16``, ``pruned/top/4``: one folder
 relative to ``--dir`` a line, sizes first), limited to the sizes of ``--subnets`` (and the
 subnet of ``--pruning_plan``, the reference of its pruned forms) and to the strategies and
 depths asked for; ``--prune_depths ""`` leaves the pruned outputs out. With ``--missing``
 it prints instead each size, strategy and depth asked for that is not finished. ``name``
-prints the decoding directory's name (see ``espnet_dynenc.decode.outputs.decode_dir_name``).
+prints the decoding directory's name (see ``espnet_dynenc.decode.outputs.decode_dir_name``);
+``plan`` the path of a decoding directory's pruning plan (stage 12 writes it, 13 reads it).
 asr.sh asks this instead of rebuilding paths in shell. A bad directory or layout exits with
 status 1 and names it.
 """
@@ -22,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from espnet_dynenc.decode.outputs import OutputRequest, decode_dir_name, finished_outputs
+from espnet_dynenc.decode.outputs import OutputRequest, decode_dir_name, finished_outputs, pruning_plan_file
 from espnet_dynenc.entry import entry_point
 
 
@@ -55,6 +57,8 @@ def get_parser() -> argparse.ArgumentParser:
     name.add_argument("--lm_weight_tuned", action="store_true")
     name.add_argument("--per_size", action="store_true", help="sizes are decoded from their own checkpoints")
     name.add_argument("--inference_tag", default="", help="the name's tag, given (the rest is then unused)")
+    plan = commands.add_parser("plan", help="the path of a decoding directory's pruning plan")
+    plan.add_argument("--decode_dir", type=Path, required=True, help="exp/<asr exp>/<decoding directory>")
     return parser
 
 
@@ -75,6 +79,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "name":
         print(decode_dir_name(args.model, args.decoding, args.inference_config, args.inference_args, args.lm_exp,
                               args.inference_lm, args.lm_weight_tuned, args.per_size, args.inference_tag))
+        return 0
+    if args.command == "plan":
+        print(pruning_plan_file(args.decode_dir))
         return 0
     request = request_of(args)
     found = finished_outputs(args.dir)

@@ -452,9 +452,11 @@ derive_decode_dir() {
     decode_dir=${asr_exp}/${name}
 }
 
-# the pruning plan of decoding directory $1 (stage 12 makes it, stage 13 reads its subnet)
+# the pruning plan of decoding directory $1 (stage 12 makes it, stage 13 reads its subnet);
+# where it lies is espnet_dynenc.decode.outputs' to say
 pruning_plan_of() {
-    echo "$1/pruning/pruning_plan.yaml"
+    run_helper espnet_dynenc.bin.decode_outputs plan --decode_dir "$1" ||
+        fail "Stage ${current_stage}: cannot name the pruning plan of $1"
 }
 
 helper="${python} -m"
