@@ -43,11 +43,10 @@ from espnet_dynenc.deploy.compact import compact_model_conf, copy_referenced_fil
 from espnet_dynenc.encoder.layout import default_unit_order
 from espnet_dynenc.espnet_task import DynEncASRTask, epochs_ending_after
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
+from espnet_dynenc.pretrained.init_spec import INFO_FILE, MODEL_FILE
 from espnet_dynenc.pretrained.source import CONFIG_FILE, ModelFiles, check_conformer, load_state, read_config
 
 METHODS = ("des", "prune_on_demand")
-MODEL_FILE = "model.pth"
-INFO_FILE = "init.yaml"
 # what a generated fine-tuning config keeps of the stock model's training config
 CARRIED_TRAINING_KEYS = ("frontend", "frontend_conf", "specaug", "specaug_conf", "preencoder", "preencoder_conf",
                          "ctc_conf", "optim", "optim_conf", "batch_type", "batch_size", "batch_bins", "accum_grad",

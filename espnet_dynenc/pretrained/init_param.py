@@ -30,53 +30,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from espnet_dynenc.decode.token_lists import first_difference, token_list_of
+from espnet_dynenc.pretrained.init_spec import OPTION, InitParam
 from espnet_dynenc.pretrained.source import CONFIG_FILE, check_conformer, load_state, read_config, token_list
 
-OPTION = "--pretrained_model"
 # tensors whose rows or inputs are tokens: loading them from another token list is wrong
 TOKEN_DEPENDENT = ("ctc.", "subnet_ctcs.", "decoder.", "joint_network.")
 Shape = Optional[Tuple[int, ...]]  # None: a state-dict entry that is not a tensor (a model's extra state)
-
-
-@dataclass(frozen=True)
-class InitParam:
-    """One ``--init_param`` value, split as ESPnet splits it."""
-
-    path: str
-    src_key: Optional[str] = None
-    dst_key: Optional[str] = None
-    excludes: Tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, spec: str, option: str = OPTION) -> "InitParam":
-        parts = spec.split(":")
-        if len(parts) > 4 or not parts[0]:
-            raise ValueError(f"{option} '{spec}': expected path[:src_key:dst_key:excluded] (excluded: prefixes, "
-                             "comma-separated), e.g. exp/asr/valid.acc.ave.pth or exp/asr/valid.acc.ave.pth:::decoder")
-        path, src_key, dst_key = (parts + ["", ""])[:3]
-        excludes = tuple(parts[3].split(",")) if len(parts) == 4 else ()
-        return cls(path, src_key or None, dst_key or None, excludes)
-
-    def spec(self) -> str:
-        """Back to ESPnet's form."""
-        if self.excludes:
-            return ":".join([self.path, self.src_key or "", self.dst_key or "", ",".join(self.excludes)])
-        parts = [self.path, self.src_key or "", self.dst_key or ""]
-        while len(parts) > 1 and not parts[-1]:
-            parts.pop()
-        return ":".join(parts)
-
-    def excluding(self, prefix: str) -> "InitParam":
-        """The same spec with one more excluded prefix (what a message suggests)."""
-        return InitParam(self.path, self.src_key, self.dst_key, tuple(e for e in self.excludes if e) + (prefix,))
-
-    def selected(self, state: Dict[str, object]) -> Dict[str, object]:
-        """The checkpoint's entries ESPnet loads, under their names in the new model."""
-        kept = {k: v for k, v in state.items() if not any(k.startswith(prefix) for prefix in self.excludes)}
-        if self.src_key is not None:
-            kept = {k[len(self.src_key) + 1:]: v for k, v in kept.items() if k.startswith(self.src_key)}
-        prefix = f"{self.dst_key}." if self.dst_key is not None else ""
-        return {prefix + k: v for k, v in kept.items()}
 
 
 @dataclass

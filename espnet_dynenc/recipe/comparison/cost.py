@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from espnet_dynenc.pretrained.init_spec import INFO_FILE, InitParam
 from espnet_dynenc.recipe.comparison.runs import Run
 
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) \(trainer:\d+\) INFO: (.*)")
@@ -143,8 +144,8 @@ def pretraining_source(exp_dir: Path) -> Optional[Tuple[Path, str]]:
 
     init_param = _read_config(exp_dir).get("init_param") or []
     for entry in [init_param] if isinstance(init_param, str) else init_param:
-        model = str(entry).split(":")[0]  # path[:src_key:dst_key:excluded]
-        init_yaml = _recipe_path(str(Path(model).parent / "init.yaml"), exp_dir)
+        model = InitParam.parse(str(entry), "init_param").path
+        init_yaml = _recipe_path(str(Path(model).parent / INFO_FILE), exp_dir)
         if init_yaml is None:
             continue
         init = yaml.safe_load(init_yaml.read_text(encoding="utf-8")) or {}
