@@ -8,6 +8,8 @@ the optimizers, which it edits when a checkpoint (``--resume``) rebuilds the enc
 settings that would break a DMAO run are refused here, before training starts; so is,
 for a DES selector, averaging more checkpoints than epochs end after the switch. A model
 whose subnets start at a fraction of the training learns the training's number of updates.
+Its trainer makes every n-best average again one ``best_model_criterion`` at a time
+(``espnet_dynenc.checkpoint_averaging``: ESPnet's averages of several criteria can be wrong).
 
 ``main_worker`` is what every training process runs, whether the launcher started it
 directly (one process per host) or ESPnet spawned it (one per GPU): each one prepares,
@@ -21,11 +23,16 @@ from typing import Optional
 
 from espnet2.tasks.asr import ASRTask
 
+from espnet_dynenc.checkpoint_averaging import AveragingTrainer
 from espnet_dynenc.distributed import close_process_group, prepare_process_group_teardown, world_size
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
 
 
 class DynEncASRTask(ASRTask):
+    # ESPnet's trainer, whose n-best averages are made again one criterion at a time (a model
+    # of several sizes has one criterion per size; see espnet_dynenc.checkpoint_averaging)
+    trainer = AveragingTrainer
+
     @classmethod
     def main_worker(cls, args):
         prepare_process_group_teardown()  # before ESPnet creates the process group

@@ -39,6 +39,8 @@ def test_all_stages_with_the_project_entry_points(tiny_recipe):
     for name in ("train/feats_stats.npz", "train/speech_shape", "train/text_shape.bpe", "valid/text_shape.bpe"):
         assert (stats / name).is_file(), name
     assert (exp / "config.yaml").is_file() and (exp / "valid.cer_ctc.ave.pth").exists()
+    # two criteria: the trainer made each average again on its own (espnet_dynenc.checkpoint_averaging)
+    assert "averaged again one criterion at a time" in (exp / "train.log").read_text()
     assert (exp / "valid.cer_interctc_layer1.ave.pth").exists()
     # a depth with its own checkpoint: the decoding of several checkpoints has its own name
     decode = exp / "decode_ctc_greedy_asr_model_valid.cer_ctc.ave_per_size" / "test"
