@@ -12,9 +12,10 @@ import yaml
 from recipe.conftest import REPO
 from recipe.fabricated import TRAIN_LOG
 from recipe.test_comparison import experiment
-from espnet_dynenc.recipe.comparison.claims import claims
+from espnet_dynenc.recipe.comparison.claims import Collected, claims
 from espnet_dynenc.recipe.comparison.cost import TrainingCost, between_sizes, sizes_cost, training_cost
-from espnet_dynenc.recipe.comparison.report import comparison_markdown
+from espnet_dynenc.recipe.comparison.decodings import Measured
+from espnet_dynenc.recipe.comparison.report import checkpoint_rule_table, comparison_markdown
 from espnet_dynenc.recipe.comparison.runs import MAIN_REGIME, Run, read_manifest
 from espnet_dynenc.recipe.comparison.summaries import collect, load_summary, refresh_costs, summary_path
 
@@ -118,6 +119,25 @@ def test_report_has_the_cost_of_more_sizes(regimes):
     section = text[text.index("## Training cost with more sizes (per seed)"):]
     assert "| 8 / 16 / 24 | measured | 8400, " in section
     assert "| 8 / 12 / 16 / 20 / 24 | computed per update | 8400, " in section and "2x" not in section
+
+
+def test_checkpoint_rule_rows_of_pruned_depths_when_a_run_lacks_one(tmp_path):
+    """Pruned depths decoded by both rules: one row per depth and strategy, over the runs that
+    have that depth (seed 1 decoded depth 4 only)."""
+    def measured(wer, checkpoint):
+        return Measured(16, 400, 4e6, wer={"test": wer}, checkpoint=checkpoint)
+
+    runs = [Run("prune_on_demand", "pruned", seed, tmp_path / f"s{seed}") for seed in (0, 1)]
+    own = {runs[0]: {4: {"top": measured(5.0, "valid.cer_interctc_layer4.ave.pth")},
+                     2: {"top": measured(9.0, "valid.cer_interctc_layer2.ave.pth")}},
+           runs[1]: {4: {"top": measured(6.0, "valid.cer_interctc_layer4.ave.pth")}}}
+    full = {runs[0]: {4: {"top": measured(5.5, "valid.cer_ctc.ave.pth")}, 2: {"top": measured(10.0, "x")}},
+            runs[1]: {4: {"top": measured(6.5, "valid.cer_ctc.ave.pth")}}}
+    data = Collected(runs, {r: {} for r in runs}, own, {}, pruned_full_size_rule=full)
+    rows = checkpoint_rule_table(data, "test")
+    assert "| prune_on_demand, 4 blocks (top) | 16 | 2 | `valid.cer_interctc_layer4.ave.pth` | 5.5 ± 0.7 | 6.0 ± 0.7 |" \
+        in "\n".join(rows)
+    assert any(row.startswith("| prune_on_demand, 2 blocks (top) | 16 | 1 |") for row in rows)
 
 
 def test_manifest_regimes_are_checked_by_line():

@@ -110,7 +110,7 @@ def checkpoint_rule_table(data: Collected, test_set: str) -> List[str]:
     for method in data.methods("pruned"):
         runs = [r for r in data.runs_of(method) if data.pruned_full_size_rule.get(r)]
         for depth in sorted({d for r in runs for d in data.pruned_full_size_rule[r]}, reverse=True):
-            strategies = sorted({s for r in runs for s in data.pruned_full_size_rule[r][depth] if s != "best"})
+            strategies = sorted({s for r in runs for s in data.pruned_full_size_rule[r].get(depth, {}) if s != "best"})
             for strategy in strategies:
                 pairs = [(data.pruned[r][depth][strategy], data.pruned_full_size_rule[r][depth][strategy])
                          for r in runs if strategy in data.pruned.get(r, {}).get(depth, {})
