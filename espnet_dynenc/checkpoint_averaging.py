@@ -12,7 +12,9 @@ with one criterion is right.
 :class:`AveragingTrainer` runs ESPnet's trainer unchanged and then, on the process that
 writes the checkpoints, calls ESPnet's own ``average_nbest_models`` once per criterion
 (:func:`average_each_criterion`): each call has a fresh cache, so each average is ESPnet's
-averaging of the epochs themselves, written to the same files.
+averaging of the epochs themselves, written to the same files. The averages are thus made
+twice (ESPnet's, then these), once at the end of a training. ESPnet refuses
+``--use_deepspeed`` with a trainer other than its own, so DeepSpeed training is not offered.
 """
 import logging
 from pathlib import Path

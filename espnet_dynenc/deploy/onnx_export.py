@@ -16,7 +16,6 @@ matrix taken from the model's own frontend; the normalisation statistics are wri
 to the graph. ``--quantize int8`` adds onnxruntime's dynamic quantisation of the matrix
 products' weights (activations quantised per batch at run time).
 """
-import argparse
 import json
 import logging
 import math
@@ -32,7 +31,6 @@ from espnet.nets.pytorch_backend.transformer.embedding import PositionalEncoding
 
 from espnet_dynenc import audio_check
 from espnet_dynenc.atomic_files import replace_atomically, write_text_atomically
-from espnet_dynenc.decode.batch_decoding import sampling_rate
 from espnet_dynenc.deploy import onnx_inference
 from espnet_dynenc.deploy.compact import Cut, build_compact
 from espnet_dynenc.encoder.block import AttentionInputs
@@ -236,7 +234,7 @@ def export_onnx(model, asr_train_config: str, cut: Cut, output_dir: str, quantiz
         "subnet": cut.size, "strategy": cut.strategy, "depth": cut.depth, "skip_blocks": list(cut.skip_blocks),
         "token_type": token_type, "blank_id": compact.blank_id,
         "space_symbol": (train_config.get("model_conf") or {}).get("sym_space", "<space>"),
-        "fs": sampling_rate(None, argparse.Namespace(**train_config)),
+        "fs": audio_check.frontend_sample_rate(train_config.get("frontend_conf")),
         "frontend": settings, "opset": opset,
         "parameters": sum(p.numel() for p in compact.parameters()),
         "max_abs_diff_vs_pytorch": max_abs_diff, "quantized": quantize,

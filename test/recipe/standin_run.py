@@ -74,7 +74,7 @@ def write_experiment(exp: Path, args) -> str:
                 checkpoint=f"valid.cer_ctc_{size}.ave.pth" if own else "valid.cer_ctc.ave.pth")
     if args.prune_depths:
         strategies = args.prune_strategies.split()
-        skip = {s: {int(d): [FULL_SIZE // 4 - int(d) - (1 if s == "top" else 0)] for d in args.prune_depths.split()}
+        skip = {s: {d: [FULL_SIZE // 4 - d - (1 if s == "top" else 0)] for d in depths}
                 for s in strategies}
         write_pruning_plan(exp / decode_dir, FULL_SIZE, FULL_SIZE // 4, skip,
                            {s: 0.05 + 0.01 * i for i, s in enumerate(strategies)})

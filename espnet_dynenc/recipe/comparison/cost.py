@@ -220,14 +220,16 @@ def sizes_cost(supernet: Sequence[TrainingCost], alone: Dict[int, Sequence[Train
     over seeds): once for the sizes measured, once for :func:`between_sizes` of them, the
     alone side then computed per update from the measured ones. Runs without a wall time or
     updates are left out; empty when too little is known."""
-    own = [c for c in supernet if c.total_seconds() and c.total_updates()]
-    per_update = {size: [c.total_seconds() / c.total_updates() for c in runs if c.total_seconds() and c.total_updates()]
-                  for size, runs in alone.items()}
+    def timed(runs: Sequence[TrainingCost]) -> List[TrainingCost]:
+        return [c for c in runs if c.total_seconds() and c.total_updates()]
+
+    own = timed(supernet)
+    per_update = {size: [c.total_seconds() / c.total_updates() for c in timed(runs)] for size, runs in alone.items()}
     per_update = {size: values for size, values in per_update.items() if values}
     if not own or len(per_update) < 2:
         return []
-    updates_alone = round(sum(c.total_updates() for runs in alone.values() for c in runs if c.total_updates())
-                          / sum(1 for runs in alone.values() for c in runs if c.total_updates()))
+    counted = [c.total_updates() for runs in alone.values() for c in runs if c.total_updates()]
+    updates_alone = round(sum(counted) / len(counted))
     seconds_supernet = sum(c.total_seconds() for c in own) / len(own)
     updates_supernet = round(sum(c.total_updates() for c in own) / len(own))
     measured = sorted(per_update)
