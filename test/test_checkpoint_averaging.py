@@ -1,11 +1,15 @@
-"""Each n-best average from the epochs themselves (espnet_dynenc.checkpoint_averaging), where
-ESPnet's average_nbest_models, given two criteria that share epochs, averages an average."""
+"""Each n-best average from the epochs themselves (espnet_dynenc.checkpoint_averaging and
+its CLI average_checkpoints), where ESPnet's average_nbest_models, given two criteria that
+share epochs, averages an average."""
 from pathlib import Path
 
+import pytest
 import torch
+import yaml
 from espnet2.main_funcs.average_nbest_models import average_nbest_models
 from espnet2.train.reporter import Reporter
 
+from espnet_dynenc.bin import average_checkpoints
 from espnet_dynenc.checkpoint_averaging import AveragingTrainer, average_each_criterion
 from espnet_dynenc.espnet_task import DynEncASRTask
 
@@ -13,7 +17,8 @@ CRITERIA = [["valid", "a", "min"], ["valid", "b", "min"]]
 
 
 def _experiment(folder: Path) -> Reporter:
-    """Epochs 1-3 whose weight w is the epoch's number; criterion a ranks 3, 2, 1 and b 2, 3, 1."""
+    """Epochs 1-3 whose weight w is the epoch's number; criterion a ranks 3, 2, 1 and b 2, 3, 1;
+    ESPnet's averages of the 2 best epochs of both criteria made in one call, as its trainer does."""
     folder.mkdir()
     for epoch in (1, 2, 3):
         torch.save({"w": torch.tensor([float(epoch)]), "steps": torch.tensor(epoch)}, folder / f"{epoch}epoch.pth")
@@ -21,6 +26,8 @@ def _experiment(folder: Path) -> Reporter:
     reporter.load_state_dict({"epoch": 3, "stats": {
         1: {"valid": {"a": 0.9, "b": 0.9}}, 2: {"valid": {"a": 0.5, "b": 0.1}}, 3: {"valid": {"a": 0.1, "b": 0.5}}}})
     torch.save({"reporter": reporter.state_dict()}, folder / "checkpoint.pth")
+    (folder / "config.yaml").write_text(yaml.safe_dump({"best_model_criterion": CRITERIA, "keep_nbest_models": 2}))
+    average_nbest_models(output_dir=folder, reporter=reporter, best_model_criterion=CRITERIA, nbest=2)
     return reporter
 
 
@@ -30,24 +37,59 @@ def _w(path: Path) -> float:
 
 def test_each_criterion_is_the_average_of_its_own_best_epochs(tmp_path):
     exp = tmp_path / "exp"
-    reporter = _experiment(exp)
+    _experiment(exp)
     # ESPnet alone: a's average (epochs 3 and 2) is right, b's (2 and 3) averages epoch 2 with a's average
-    average_nbest_models(output_dir=exp, reporter=reporter, best_model_criterion=CRITERIA, nbest=2)
     assert _w(exp / "valid.a.ave_2best.pth") == 2.5
     assert _w(exp / "valid.b.ave_2best.pth") == 2.25
-    assert average_each_criterion(exp, CRITERIA, 2) is True
+    made = average_each_criterion(exp, CRITERIA, 2)
+    assert [(m.file, m.epochs, m.change) for m in made] == [
+        ("valid.a.ave_2best.pth", (3, 2), 0.0), ("valid.b.ave_2best.pth", (2, 3), 0.25)]
+    # ESPnet sums integer entries: its b summed a's sum (5) with epoch 3's steps; counted as another entry
+    assert [m.others for m in made] == [0, 1] and [m.changed for m in made] == [False, True]
     assert _w(exp / "valid.a.ave_2best.pth") == 2.5 and _w(exp / "valid.b.ave_2best.pth") == 2.5
     assert int(torch.load(exp / "valid.b.ave_2best.pth", weights_only=False)["steps"]) == 5  # ints summed, as ESPnet
     assert (exp / "valid.b.ave.pth").resolve() == (exp / "valid.b.ave_2best.pth").resolve()
+    assert not list(exp.glob(".averaging.*"))  # the scratch folder is gone
+    assert [m.changed for m in average_each_criterion(exp, CRITERIA, 2)] == [False, False]  # idempotent
 
 
-def test_nothing_is_done_with_one_criterion_or_without_a_checkpoint(tmp_path):
+def test_check_only_says_what_would_change_and_writes_nothing(tmp_path):
     exp = tmp_path / "exp"
     _experiment(exp)
-    assert average_each_criterion(exp, CRITERIA[:1], 2) is False
-    assert not (exp / "valid.a.ave_2best.pth").exists()
+    made = average_each_criterion(exp, CRITERIA, 2, check_only=True)
+    assert [m.change for m in made] == [0.0, 0.25]
+    assert _w(exp / "valid.b.ave_2best.pth") == 2.25 and not list(exp.glob(".averaging.*"))
+
+
+def test_nothing_is_done_with_one_criterion_and_a_missing_file_is_named(tmp_path):
+    exp = tmp_path / "exp"
+    _experiment(exp)
+    assert average_each_criterion(exp, CRITERIA[:1], 2) == []
+    (exp / "2epoch.pth").unlink()
+    with pytest.raises(FileNotFoundError, match=r"2epoch.pth: no such file, needed for valid.a's 2 best epochs \[3, 2\]"):
+        average_each_criterion(exp, CRITERIA, 2)
+    assert _w(exp / "valid.b.ave_2best.pth") == 2.25  # nothing written
     (exp / "checkpoint.pth").unlink()
-    assert average_each_criterion(exp, CRITERIA, 2) is False
+    with pytest.raises(FileNotFoundError, match="checkpoint.pth: no such file"):
+        average_each_criterion(exp, CRITERIA, 2)
+
+
+def test_the_cli_repairs_an_experiment_from_its_config(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    _experiment(exp)
+    assert average_checkpoints.main(["--exp_dir", str(exp), "--check_only"]) == 0
+    out = capsys.readouterr().out
+    assert "valid.b.ave_2best.pth (epochs 2 3): changed, largest difference 0.25 (and 1 other entries)" in out
+    assert "2 averages made again, 1 would change" in out and _w(exp / "valid.b.ave_2best.pth") == 2.25
+    assert average_checkpoints.main(["--exp_dir", str(exp)]) == 0
+    assert "valid.a.ave_2best.pth (epochs 3 2): unchanged" in capsys.readouterr().out
+    assert _w(exp / "valid.b.ave_2best.pth") == 2.5
+
+    (exp / "config.yaml").write_text(yaml.safe_dump({"best_model_criterion": "valid.a", "keep_nbest_models": 2}))
+    assert average_checkpoints.main(["--exp_dir", str(exp)]) == 2
+    assert "config.yaml: best_model_criterion is 'valid.a', expected a list" in capsys.readouterr().err
+    assert average_checkpoints.main(["--exp_dir", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such experiment dir" in capsys.readouterr().err
 
 
 def test_the_task_trains_with_the_averaging_trainer():

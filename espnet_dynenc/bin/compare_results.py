@@ -7,6 +7,8 @@
         --summarise_only
     python -m espnet_dynenc.bin.compare_results --manifest one_run.tsv --runs_dir comparison_runs \\
         --refresh_costs
+    python -m espnet_dynenc.bin.compare_results --manifest one_run.tsv --runs_dir comparison_runs \\
+        --refresh_results
 
 The manifest has one line per run: ``<method> <role>[@<regime>] <seed> <experiment dir>``
 (roles: supernet, alone, pruned, dmao; a regime, e.g. ``alone@2x``, keeps runs of another
@@ -18,7 +20,10 @@ the repository, so the report can be written again on another machine.
 ``--summarise_only`` writes the summaries and no report. ``--refresh_costs`` reads each
 run's training cost again from its experiment dir into its existing summary (the rest of
 the summary is kept) and writes no report: e.g. to count the pre-training of a run
-fine-tuned from a converted model in a summary written before the cost counted it. The plot shows WER on the first
+fine-tuned from a converted model in a summary written before the cost counted it.
+``--refresh_results`` summarises each run again from its experiment dir, keeping the test
+sets and the measured run time of its summary, and writes no report: after a run's
+checkpoints were averaged again (``average_checkpoints``) and decoded again. The plot shows WER on the first
 test set against FLOPs per second of audio, and every claim's interval. The test sets
 are, unless given, those every run has decoded. Every file is written whole or not at all.
 """
@@ -32,7 +37,8 @@ from espnet_dynenc.atomic_files import write_text_atomically
 from espnet_dynenc.entry import entry_point
 from espnet_dynenc.recipe.comparison.report import comparison_markdown, plot_comparison
 from espnet_dynenc.recipe.comparison.runs import DECODE_DIR, read_manifest
-from espnet_dynenc.recipe.comparison.summaries import collect, discover_test_sets, refresh_costs, summary_path
+from espnet_dynenc.recipe.comparison.summaries import (collect, discover_test_sets, refresh_costs, refresh_results,
+                                                        summary_path)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -51,6 +57,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--refresh_costs", action="store_true",
                         help="only read the training cost of the manifest's runs again from their experiment dirs "
                              "into their summaries in --runs_dir")
+    parser.add_argument("--refresh_results", action="store_true",
+                        help="only summarise the manifest's runs again from their experiment dirs into their summaries "
+                             "in --runs_dir, keeping each summary's test sets and run time")
     parser.add_argument("--run_seconds", type=float, default=None,
                         help="with --summarise_only: the wall time of the (one) run, kept in its summary")
     parser.add_argument("--decode_dir", default=DECODE_DIR, help="decoding directory name in each experiment")
@@ -68,10 +77,14 @@ def check_options(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"--manifest: no such file: {args.manifest}")
     if args.summarise_only and args.runs_dir is None:
         raise ValueError("--summarise_only needs --runs_dir")
-    if args.refresh_costs and (args.runs_dir is None or args.summarise_only):
-        raise ValueError("--refresh_costs needs --runs_dir and goes without --summarise_only")
-    if not (args.summarise_only or args.refresh_costs) and args.output_dir is None:
-        raise ValueError("--output_dir is required (or --summarise_only / --refresh_costs with --runs_dir)")
+    for name in ("refresh_costs", "refresh_results"):
+        if getattr(args, name) and (args.runs_dir is None or args.summarise_only):
+            raise ValueError(f"--{name} needs --runs_dir and goes without --summarise_only")
+    if args.refresh_costs and args.refresh_results:
+        raise ValueError("--refresh_costs and --refresh_results go one at a time (--refresh_results reads the cost too)")
+    if not (args.summarise_only or args.refresh_costs or args.refresh_results) and args.output_dir is None:
+        raise ValueError("--output_dir is required (or --summarise_only / --refresh_costs / --refresh_results "
+                         "with --runs_dir)")
     report = Path(args.report)
     if report.name != args.report or report.suffix != ".md":
         raise ValueError(f"--report must be a file name ending in .md, got '{args.report}'")
@@ -86,6 +99,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.refresh_costs:
         for path in refresh_costs(runs, args.runs_dir):
             print(f"compare_results: cost refreshed: {path}")
+        return 0
+    if args.refresh_results:
+        for path in refresh_results(runs, args.runs_dir, args.decode_dir):
+            print(f"compare_results: results refreshed: {path}")
         return 0
     test_sets = args.test_sets.split() if args.test_sets else discover_test_sets(runs, args.decode_dir, args.runs_dir)
     data = collect(runs, test_sets, args.decode_dir, args.runs_dir, run_seconds=args.run_seconds)

@@ -9,7 +9,7 @@ Real trainings of each method's config are proven by their own tests; a real exp
 summarised by test_mini_synth_recipe.
 
 Environment: STANDIN_CHECKPOINT, a checkpoint.pth to copy into each experiment (the update
-count the report reads); STANDIN_FAIL, a tag (<method>_seed<seed>) whose training fails once.
+count the report reads, the reporter that ranks the epochs); STANDIN_FAIL, a tag (<method>_seed<seed>) whose training fails once.
 """
 import argparse
 import json
@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import torch
 import yaml
 
 from recipe.fabricated import TRAIN_LOG, decoded, write_pruning_plan
@@ -108,6 +109,9 @@ def main(argv) -> int:
         exp.mkdir(parents=True, exist_ok=True)
         (exp / "train.log").write_text(TRAIN_LOG.format(m=2))
         shutil.copy(os.environ["STANDIN_CHECKPOINT"], exp / "checkpoint.pth")
+        shutil.copy(args.asr_config, exp / "config.yaml")
+        for epoch in (1, 2):  # the kept epochs that ESPnet's averaging reads
+            torch.save({"w": torch.tensor([float(epoch)])}, exp / f"{epoch}epoch.pth")
         print(f"Stage 11: training finished after 2 epochs (stand-in: nothing trained) {exp}")
     decode_dir = write_experiment(exp, args)
     print(f"Stage 12: decoding {decode_dir} (stand-in: nothing decoded)")

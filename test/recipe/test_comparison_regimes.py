@@ -17,7 +17,8 @@ from espnet_dynenc.recipe.comparison.cost import TrainingCost, between_sizes, si
 from espnet_dynenc.recipe.comparison.decodings import Measured
 from espnet_dynenc.recipe.comparison.report import checkpoint_rule_table, comparison_markdown
 from espnet_dynenc.recipe.comparison.runs import MAIN_REGIME, Run, read_manifest
-from espnet_dynenc.recipe.comparison.summaries import collect, load_summary, refresh_costs, summary_path
+from espnet_dynenc.recipe.comparison.summaries import (collect, load_summary, refresh_costs, refresh_results,
+                                                        summary_path)
 
 RECIPE = REPO / "egs2" / "mini_synth" / "asr1"
 
@@ -261,8 +262,29 @@ def test_older_summaries_load_and_their_costs_can_be_refreshed(tmp_path, monkeyp
     assert {k: v for k, v in refreshed.items() if k != "cost"} == {k: v for k, v in old.items() if k != "cost"}
     # a run whose experiment dir is not here is refused by name, nothing written
     gone = Run("des_finetune", "supernet", 0, recipe / "exp" / "nowhere")
-    with pytest.raises(FileNotFoundError, match="no experiment dir .*nowhere to read its cost"):
+    with pytest.raises(FileNotFoundError, match="no experiment dir .*nowhere to read it again from"):
         refresh_costs([gone], runs_dir)
     with pytest.raises(FileNotFoundError, match="no summary .*individual_8_seed0.json to refresh"):
         refresh_costs([Run("individual_8", "alone", 0, recipe)], runs_dir)
     assert summary_path(runs_dir, gone).read_text() == (runs_dir / "des_finetune_seed0.json").read_text()
+
+
+def test_results_refreshed_after_a_run_is_decoded_again_keep_its_run_time(tmp_path, monkeypatch):
+    """A run averaged again and decoded again: its summary takes the new WER and keeps the
+    wall time it was measured with (the decoding again is no training cost)."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    experiment(tmp_path, "des_seed0", {8: (10.0, 70e6), 24: (6.0, 140e6)}, 9, 8400, 1200)
+    run = Run("des_simple_topk", "supernet", 0, Path("exp/asr_des_seed0"))
+    runs_dir = tmp_path / "runs"
+    collect([run], ["test"], runs_dir=runs_dir, run_seconds=1234.0)
+    shutil.rmtree(tmp_path / "exp" / "asr_des_seed0")
+    experiment(tmp_path, "des_seed0", {8: (10.0, 70e6), 24: (4.0, 140e6)}, 9, 8400, 1200)  # 24 decoded again
+    with pytest.raises(FileNotFoundError, match="no summary .*individual_8_seed0.json to refresh"):
+        refresh_results([run, Run("individual_8", "alone", 0, Path("exp/asr_des_seed0"))], runs_dir)
+    assert load_summary(summary_path(runs_dir, run), run)["sizes"]["24"]["wer"] == {"test": 6.0}  # nothing written
+    assert refresh_results([run], runs_dir) == [summary_path(runs_dir, run)]
+    summary = load_summary(summary_path(runs_dir, run), run)
+    assert summary["sizes"]["24"]["wer"] == {"test": 4.0} and summary["sizes"]["8"]["wer"] == {"test": 10.0}
+    assert summary["run_seconds"] == 1234.0 and summary["test_sets"] == ["test"]

@@ -223,6 +223,10 @@ def test_a_decoding_made_with_other_settings_is_decoded_again(tmp_path):
     model = decode_and_score(recipe, *tagged, "--inference_args", "--num_workers 2")
     assert model.returncode == 0 and model.stdout.count("was decoded with other settings") == 2
     assert "(asr.sh:" in model.stdout and ":decode_set) Stage 12: decoding dump/raw/test with" in model.stdout
+    # the same checkpoint written again (e.g. averaged again by average_checkpoints): decoded again
+    (recipe / "exp/asr_tiny/valid.cer_ctc.ave.pth").write_bytes(b"another model, averaged again")
+    rewritten = decode_and_score(recipe, *tagged, "--inference_args", "--num_workers 2")
+    assert rewritten.returncode == 0 and rewritten.stdout.count("was decoded with other settings") == 2
 
 
 def asr_sh_functions(*names: str) -> str:
@@ -249,13 +253,21 @@ is_current d/.done "$(decoding_settings my.decoder --asr_model_file b.pth --prun
 echo "subnet: 16" >plan.yaml
 is_current d/.done "$(decoding_settings my.decoder --asr_model_file a.pth --pruning_plan plan.yaml --lm_weight 0.5)" ||
     echo "stale with another plan"
+echo "weights" >s16.pth
+settings=$(decoding_settings my.decoder --asr_model_file a.pth --size_model_file 16=s16.pth)
+mark_done d/.done "${settings}"
+echo "weights averaged again" >s16.pth
+is_current d/.done "$(decoding_settings my.decoder --asr_model_file a.pth --size_model_file 16=s16.pth)" ||
+    echo "stale with a size's checkpoint written again"
+settings=$(decoding_settings my.decoder --asr_model_file a.pth --pruning_plan plan.yaml --lm_weight 0.5)
 mark_done d/.done
 is_current d/.done "${settings}" || echo "stale when its settings are not written"
 """
     proc = subprocess.run(["bash", "-c", script, "asr.sh", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["current when done with these settings", "stale with another model",
-                                        "stale with another plan", "stale when its settings are not written"]
+                                        "stale with another plan", "stale with a size's checkpoint written again",
+                                        "stale when its settings are not written"]
 
 
 def test_each_pruned_depth_finds_its_own_checkpoint_and_names_it_in_the_settings(tmp_path):

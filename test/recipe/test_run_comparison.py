@@ -54,7 +54,10 @@ def make_recipe(root: Path) -> Path:
         config = {**CONFIG, "best_model_criterion": criteria[name]} if name in criteria else CONFIG
         (recipe / "conf" / "cmp" / f"{name}.yaml").write_text(yaml.safe_dump(config))
     (recipe / "conf" / "plan.tsv").write_text(PLAN)
-    torch.save({"model": {"num_updates": torch.tensor(40), "w": torch.zeros(800)}}, root / "checkpoint.pth")
+    ranks = {"cer_ctc": 0.1, "cer_ctc_4": 0.2, "cer_interctc_layer1": 0.3}  # every criterion: epoch 1 best
+    reporter = {"epoch": 2, "stats": {e: {"valid": {k: v * e for k, v in ranks.items()}} for e in (2, 1)}}
+    torch.save({"model": {"num_updates": torch.tensor(40), "w": torch.zeros(800)}, "reporter": reporter},
+               root / "checkpoint.pth")
     return recipe
 
 
@@ -316,3 +319,38 @@ def test_longer_plan_sets_twice_the_updates_against_the_comparisons_own_runs():
             == {k: v for k, v in short.items() if k not in ("num_iters_per_epoch", "scheduler_conf", "model_conf")}
     header = (RECIPE / "conf" / "longer_plan.tsv").read_text()
     assert "./run_comparison.sh --plan conf/longer_plan.tsv --report LONGER.md --other_seeds 0" in header
+
+
+@pytest.mark.slow  # whole recipe scripts in subprocesses, though no training
+def test_reaverage_decodes_again_only_the_runs_whose_averages_changed_and_keeps_their_run_time(tmp_path):
+    recipe = make_recipe(tmp_path)
+    one_seed = ("--methods", "des_simple_topk individual_4", "--seeds", "0")
+    assert compare(recipe, *one_seed).returncode == 0
+    runs = recipe / "comparison_runs"
+    before = {name: json.loads((runs / f"{name}_seed0.json").read_text()) for name in ("des_simple_topk", "individual_4")}
+    exp = recipe / "exp" / "asr_des_simple_topk_seed0"
+    assert not (exp / "valid.cer_ctc.ave_2best.pth").exists()  # the stand-in averaged nothing
+    first_calls = len(calls(recipe))
+
+    proc = compare(recipe, *one_seed, "--reaverage", "true")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    # the supernet's two criteria: averaged, hence decoded again (both rules) and its summary refreshed
+    assert "valid.cer_ctc_4.ave_2best.pth (epochs 1 2): new" in proc.stdout
+    assert "run des_simple_topk_seed0: decoding again" in proc.stdout
+    assert (exp / "valid.cer_ctc.ave_2best.pth").is_file()
+    made = calls(recipe)[first_calls:]
+    assert [c[:4] for c in made] == [["--stage", "12", "--stop_stage", "13"]] * 2
+    assert made[1][4:6] == ["--size_checkpoints", "false"] and "des_simple_topk_seed0" in made[0]
+    after = json.loads((runs / "des_simple_topk_seed0.json").read_text())
+    assert after["run_seconds"] == before["des_simple_topk"]["run_seconds"] is not None
+    # one criterion: nothing to do; its summary untouched; nothing trained, the report written
+    assert "fewer than two criteria" in proc.stdout
+    assert json.loads((runs / "individual_4_seed0.json").read_text()) == before["individual_4"]
+    assert "2 of 2 runs summarised" in proc.stdout or "all 2 runs finished" in proc.stdout
+    assert (recipe / "COMPARISON.md").is_file()
+
+    again = compare(recipe, *one_seed, "--reaverage", "true")
+    assert again.returncode == 0 and "every average as it was; nothing to decode again" in again.stdout
+    assert len(calls(recipe)) == first_calls + 2
+    bad = compare(recipe, "--reaverage", "maybe")
+    assert bad.returncode == 2 and "--reaverage must be true or false, got 'maybe'" in bad.stdout

@@ -1070,14 +1070,16 @@ describe_decoding() {
 
 # decoding_settings MODULE [OPTION...]: the one line that names a decoding (see is_current): the
 # entry point, its options and the content of the files they name whose content changes the
-# outputs (pruning plan, LM weights, decoding config)
+# outputs (checkpoints, pruning plan, LM weights, decoding config): a checkpoint written again
+# (e.g. averaged again by espnet_dynenc.bin.average_checkpoints) is decoded again
 decoding_settings() {
     local line="module=$1" option previous=
     shift
     for option in "$@"; do
         line+=" ${option}"
         case "${previous}" in
-            --pruning_plan | --lm_weights | --config) line+="[$(file_digest "${option}")]" ;;
+            --asr_model_file | --pruning_plan | --lm_weights | --config) line+="[$(file_digest "${option}")]" ;;
+            --size_model_file | --depth_model_file) line+="[$(file_digest "${option#*=}")]" ;;
         esac
         previous=${option}
     done
@@ -1117,10 +1119,11 @@ tune_lm_weight() {
     mark_done "${dir}/.done" "${settings}"
 }
 
-# what a pruning plan of CHECKPOINT is made with: a plan made with other options is made again
+# what a pruning plan of CHECKPOINT is made with: a plan made with other options, or of a
+# checkpoint written again since, is made again
 pruning_settings() {
     echo "depths=${prune_depths} strategies=${prune_strategies} subnet=${prune_subnet:-largest}" \
-        "metric=${prune_metric} utterances=${prune_max_utterances} model=$1"
+        "metric=${prune_metric} utterances=${prune_max_utterances} model=$1[$(file_digest "${asr_exp}/$1")]"
 }
 
 # plan_pruning PLAN CHECKPOINT: PLAN (<decode_dir>/pruning/pruning_plan.yaml), the blocks to

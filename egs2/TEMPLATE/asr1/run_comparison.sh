@@ -12,6 +12,7 @@
 #   ./run_comparison.sh --plan conf/ablation_plan.tsv --report ABLATION.md   # another plan, its own report
 #   ./run_comparison.sh --report_only true      # the report from the runs summarised so far
 #   ./run_comparison.sh --plan conf/longer_plan.tsv --report LONGER.md --other_seeds 0  # twice the updates
+#   ./run_comparison.sh --reaverage true        # finished runs averaged again, decoded again where changed
 # Steps: data preparation and statistics once (./run.sh --stop_stage 10), then per run
 # and seed ./run.sh --stage 11 --stop_stage 13 (training, decoding, scoring) with the run's config, into
 # exp/asr_<method>_seed<seed>; a supernet whose sizes (a pruned model whose depths) have their
@@ -30,6 +31,13 @@
 # models only against the sizes trained alone in that same regime, shows the regimes' rows side
 # by side and, per size, the supernet-minus-alone gap of each regime. A method name stands for
 # one regime: give the longer runs their own names (des_simple_topk_2x).
+# --reaverage true repairs runs trained before the task's trainer averaged each
+# best_model_criterion on its own (ESPnet's averaging of several criteria can average an
+# average; see espnet_dynenc.checkpoint_averaging): every run with a summary and its
+# experiment dir is averaged again (python -m espnet_dynenc.bin.average_checkpoints); one whose
+# averages changed is decoded again (stages 12-13, both rules: asr.sh redoes each decoding whose
+# checkpoint changed) and its summary takes the new results, keeping its measured run time
+# (compare_results --refresh_results). Nothing is trained; then the report, as --report_only.
 set -euo pipefail
 
 log() {
@@ -50,8 +58,9 @@ report=COMPARISON.md          # the report's file name; the plot is its lower-ca
 runs_dir=comparison_runs      # one summary per finished run (<method>_seed<seed>.json)
 python=python3
 report_only=false             # true: the report from the runs that have a summary; train nothing
+reaverage=false               # true: the finished runs averaged again, decoded again where changed; train nothing
 
-option_names="plan seeds other_seeds methods out_dir report runs_dir python report_only"
+option_names="plan seeds other_seeds methods out_dir report runs_dir python report_only reaverage"
 help_message=$(
     cat <<EOF
 Usage: $0 [options]   (run from a recipe directory, egs2/<corpus>/asr1)
@@ -74,6 +83,9 @@ Options (default in brackets):
   --python CMD         python command [${python}]
   --report_only BOOL   write the report from the runs that have a summary, train and decode
                        nothing; runs without one are named on the console and left out [${report_only}]
+  --reaverage BOOL     average every run with a summary again, one best_model_criterion at a time;
+                       decode a run whose averages changed again and refresh its summary's
+                       results (run time kept); train nothing; then the report [${reaverage}]
 EOF
 )
 # shellcheck source=utils/parse_options.sh
@@ -82,6 +94,8 @@ parse_options "$@"
 
 [ -f "${plan}" ] || usage_error "--plan: no such file: ${plan}"
 case "${report_only}" in true | false) ;; *) usage_error "--report_only must be true or false, got '${report_only}'" ;; esac
+case "${reaverage}" in true | false) ;; *) usage_error "--reaverage must be true or false, got '${reaverage}'" ;; esac
+[ "${reaverage}" = false ] || report_only=true # nothing is trained: the report of the runs with a summary
 [[ ${report} =~ ^[A-Za-z0-9_.-]+\.md$ ]] || usage_error "--report must be a file name ending in .md, got '${report}'"
 plot=$(basename "${report}" .md | tr '[:upper:]' '[:lower:]').png
 [ -x ./run.sh ] || usage_error "no ./run.sh in $(pwd): run from a recipe directory (egs2/<corpus>/asr1)"
@@ -139,6 +153,58 @@ mkdir -p exp/comparison/logs
 timing=exp/comparison/timing.tsv
 touch "${timing}"
 
+# decode_run INDEX STAGE: stages STAGE-13 of run INDEX with its runner and options (from 11:
+# training too); a supernet whose sizes (a pruned model whose depths) have their own
+# checkpoints is decoded once more from the full size's. Its whole output goes into its log
+# (appended from stage 12), its stage 11-13 lines (progress, results) to the console.
+decode_run() {
+    local index=$1 first=$2 tag=${names[$1]}_seed${run_seeds[$1]} runner=./run.sh status
+    local run_options run_args
+    eval "run_options=(${options[index]})"
+    if [ "${run_options[0]:-}" = --runner ]; then
+        runner=${run_options[1]}
+        run_options=("${run_options[@]:2}")
+    fi
+    run_args=(--asr_config "${configs[index]}" --asr_tag "${tag}" --asr_args "--seed ${run_seeds[index]}"
+        "${run_options[@]}")
+    local tee_opts=()
+    [ "${first}" -eq 11 ] || tee_opts=(-a)
+    set +e
+    {
+        "${runner}" --stage "${first}" --stop_stage 13 "${run_args[@]}" &&
+            if [ "${roles[index]%%@*}" = supernet ] || [ "${roles[index]%%@*}" = pruned ]; then
+                # nothing to do when no size (depth) has its own checkpoint
+                "${runner}" --stage 12 --stop_stage 13 --size_checkpoints false "${run_args[@]}"
+            fi
+    } 2>&1 | tee "${tee_opts[@]}" "exp/comparison/logs/${tag}.log" | grep --line-buffered -E "Stage 1[1-3]: "
+    status=${PIPESTATUS[0]}
+    set -e
+    return "${status}"
+}
+
+# reaverage_run INDEX: a finished run averaged again; decoded again and its summary refreshed
+# where an average changed (see --reaverage)
+reaverage_run() {
+    local index=$1 tag=${names[$1]}_seed${run_seeds[$1]} exp out
+    exp=exp/asr_${tag}
+    if [ ! -d "${exp}" ]; then
+        log "run ${tag}: no ${exp} here; its summary is kept as it is"
+        return 0
+    fi
+    out=$(${python} -m espnet_dynenc.bin.average_checkpoints --exp_dir "${exp}" 2>&1) ||
+        { echo "${out}" >&2; log "error: cannot average ${exp} again"; exit 1; }
+    echo "${out}" | grep "^average_checkpoints: " | sed "s/^/    /"
+    if ! echo "${out}" | grep -q "averages made again, [1-9][0-9]* changed"; then
+        log "run ${tag}: every average as it was; nothing to decode again"
+        return 0
+    fi
+    log "run ${tag}: decoding again (log: exp/comparison/logs/${tag}.log)"
+    decode_run "${index}" 12 || { log "error: decoding ${tag} again failed; see exp/comparison/logs/${tag}.log"; exit 1; }
+    echo "${names[index]} ${roles[index]} ${run_seeds[index]} ${exp}" >"exp/comparison/run_${tag}.tsv"
+    ${python} -m espnet_dynenc.bin.compare_results --manifest "exp/comparison/run_${tag}.tsv" \
+        --runs_dir "${runs_dir}" --refresh_results || { log "error: cannot refresh the summary of ${tag}"; exit 1; }
+}
+
 # ---------------------------------------------------------------------------- the runs
 SECONDS=0
 total=${#names[@]}
@@ -169,6 +235,7 @@ for ((index = 0; index < total; index++)); do
         echo "${line}" >>"${manifest}.$$.tmp"
         reported=$((reported + 1))
         log "run $((index + 1))/${total}: ${method}, seed ${seed}: done (${runs_dir}/${tag}.json)"
+        [ "${reaverage}" = false ] || reaverage_run "${index}"
         continue
     fi
     if [ "${report_only}" = true ]; then
@@ -183,25 +250,7 @@ for ((index = 0; index < total; index++)); do
     fi
     log "run $((index + 1))/${total}: ${method}, seed ${seed} (${configs[index]}; elapsed $((SECONDS / 60)) min${eta})"
     start=${SECONDS}
-    eval "run_options=(${options[index]})"
-    runner=./run.sh
-    if [ "${run_options[0]:-}" = --runner ]; then
-        runner=${run_options[1]}
-        run_options=("${run_options[@]:2}")
-    fi
-    run_args=(--asr_config "${configs[index]}" --asr_tag "${tag}" --asr_args "--seed ${seed}" "${run_options[@]}")
-    # the run's whole output into its log; its stage 11-13 lines (progress, results) on the console
-    set +e
-    {
-        "${runner}" --stage 11 --stop_stage 13 "${run_args[@]}" &&
-            if [ "${roles[index]%%@*}" = supernet ] || [ "${roles[index]%%@*}" = pruned ]; then
-                # every size (pruned depth) from the full size's checkpoint too (nothing to do when none has its own)
-                "${runner}" --stage 12 --stop_stage 13 --size_checkpoints false "${run_args[@]}"
-            fi
-    } 2>&1 | tee "exp/comparison/logs/${tag}.log" | grep --line-buffered -E "Stage 1[1-3]: "
-    status=${PIPESTATUS[0]}
-    set -e
-    [ "${status}" -eq 0 ] || { log "error: run ${tag} failed; see exp/comparison/logs/${tag}.log"; exit 1; }
+    decode_run "${index}" 11 || { log "error: run ${tag} failed; see exp/comparison/logs/${tag}.log"; exit 1; }
     echo "${tag} $((SECONDS - start))" >>"${timing}"
     echo "${line}" >"exp/comparison/run_${tag}.tsv"
     ${python} -m espnet_dynenc.bin.compare_results --manifest "exp/comparison/run_${tag}.tsv" \

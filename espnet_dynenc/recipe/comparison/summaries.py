@@ -100,23 +100,42 @@ def load_summary(path: Path, run: Run) -> dict:
     return summary
 
 
-def refresh_costs(runs: Sequence[Run], runs_dir: Path) -> List[Path]:
-    """Read each run's training cost again from its experiment dir into its summary in
-    ``runs_dir`` (e.g. after the cost learned to count a pre-training); everything else in
-    the summary is kept. Every run needs both its summary and its experiment dir."""
+def _check_refreshable(runs: Sequence[Run], runs_dir: Path) -> None:
+    """Every run needs both its summary in ``runs_dir`` and its experiment dir."""
     for run in runs:
         if not summary_path(runs_dir, run).is_file():
             raise FileNotFoundError(f"run {run.method} seed {run.seed}: no summary {summary_path(runs_dir, run)} to "
                                     "refresh (summarise the run first: --summarise_only)")
         if not run.exp_dir.is_dir():
             raise FileNotFoundError(f"run {run.method} seed {run.seed}: no experiment dir {run.exp_dir} to read "
-                                    "its cost from (run in the recipe dir the manifest's paths are relative to)")
+                                    "it again from (run in the recipe dir the manifest's paths are relative to)")
+
+
+def refresh_costs(runs: Sequence[Run], runs_dir: Path) -> List[Path]:
+    """Read each run's training cost again from its experiment dir into its summary in
+    ``runs_dir`` (e.g. after the cost learned to count a pre-training); everything else in
+    the summary is kept. Every run needs both its summary and its experiment dir."""
+    _check_refreshable(runs, runs_dir)
     written = []
     for run in runs:
         summary = load_summary(summary_path(runs_dir, run), run)
         summary["cost"] = asdict(training_cost(run))
         written.append(save_summary(summary, runs_dir))
     return written
+
+
+def refresh_results(runs: Sequence[Run], runs_dir: Path, decode_dir: str = DECODE_DIR) -> List[Path]:
+    """Summarise each run again from its experiment dir (its decodings and cost) into its
+    summary in ``runs_dir``, keeping the summary's test sets and measured run time: e.g. after
+    its checkpoints were averaged again and decoded again, which a run's time should not
+    count. Every run needs both its summary and its experiment dir; nothing is written
+    unless every run can be summarised."""
+    _check_refreshable(runs, runs_dir)
+    summaries = []
+    for run in runs:
+        old = load_summary(summary_path(runs_dir, run), run)
+        summaries.append(summarise_run(run, old["test_sets"], decode_dir, old.get("run_seconds")))
+    return [save_summary(summary, runs_dir) for summary in summaries]
 
 
 def _measured(entries: dict) -> Dict[int, Measured]:
