@@ -317,6 +317,17 @@ def test_longer_plan_sets_twice_the_updates_against_the_comparisons_own_runs():
         assert long["num_iters_per_epoch"] * long["max_epoch"] == 2 * short["num_iters_per_epoch"] * short["max_epoch"]
         assert {k: v for k, v in long.items() if k not in ("num_iters_per_epoch", "scheduler_conf", "model_conf")} \
             == {k: v for k, v in short.items() if k not in ("num_iters_per_epoch", "scheduler_conf", "model_conf")}
+    # the ablation's des_late_kept: its 1x row as the ablation's, its 2x config that row's options at 2x
+    ablation = _plan_rows(RECIPE / "conf" / "ablation_plan.tsv")
+    assert longer["des_late_kept"] == ablation["des_late_kept"]
+    role, group, config, options = longer["des_late_kept_2x"]
+    assert (role, group, options) == ("supernet@2x", "other", ablation["des_late_kept"][3])
+    short = yaml.safe_load((RECIPE / ablation["des_late_kept"][2]).read_text())
+    long = yaml.safe_load((RECIPE / config).read_text())
+    published = yaml.safe_load((RECIPE / longer["des_simple_topk_2x"][2]).read_text())
+    assert long["scheduler_conf"] == published["scheduler_conf"] and long["max_epoch"] == published["max_epoch"]
+    for option in ("subnet_start_fraction", "pass_regularization"):
+        assert long["model_conf"][option] == short["model_conf"][option] and option not in published["model_conf"]
     header = (RECIPE / "conf" / "longer_plan.tsv").read_text()
     assert "./run_comparison.sh --plan conf/longer_plan.tsv --report LONGER.md --other_seeds 0" in header
 

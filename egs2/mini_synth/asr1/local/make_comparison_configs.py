@@ -47,9 +47,10 @@ their finished runs count for both reports):
                             output's posteriors (des_distill's schedule)
 
 conf/longer/*.yaml, the runs of conf/longer_plan.tsv (does the gap between a supernet size and
-that size trained alone close with longer training?): des_simple_topk and individual_<N> as
-above at LONGER_FACTOR times UPDATES, every schedule stretched alike (with_updates), named
-<method>_2x; the report sets them only against each other (regime 2x).
+that size trained alone close with longer training?): des_simple_topk, individual_<N> and the
+ablation's des_late_kept as above at LONGER_FACTOR times UPDATES, every schedule stretched
+alike (with_updates; the ablation's options scale with the updates), named <method>_2x; the
+report sets them only against each other (regime 2x).
 
     python local/make_comparison_configs.py [--check]
 
@@ -76,6 +77,8 @@ UPDATES = 8400
 LONGER_FACTOR = 2
 LONGER_OUT = RECIPE / "conf" / "longer"
 LONGER_METHODS = ("des_simple_topk", "individual_8", "individual_16", "individual_24")
+# ... and the ablation's best row, its options on the longer schedule (ablation_configs of it)
+LONGER_ABLATION = ("des_late_kept",)
 
 
 def size_criteria(sizes) -> list:
@@ -184,10 +187,12 @@ def ablation_configs(comparison: dict) -> dict:
 
 
 def longer_configs(base: dict) -> dict:
-    """conf/longer/: the published supernet and the sizes alone at LONGER_FACTOR x UPDATES,
+    """conf/longer/: the published supernet, the sizes alone and the ablation's rows of
+    LONGER_ABLATION at LONGER_FACTOR x UPDATES,
     named ``<method>_<factor>x`` (the regime their plan lines carry)."""
     longer = configs(base, LONGER_FACTOR * UPDATES)
-    return {f"{method}_{LONGER_FACTOR}x": longer[method] for method in LONGER_METHODS}
+    longer.update({method: conf for method, conf in ablation_configs(longer).items() if method in LONGER_ABLATION})
+    return {f"{method}_{LONGER_FACTOR}x": longer[method] for method in LONGER_METHODS + LONGER_ABLATION}
 
 
 def render(conf: dict) -> str:
