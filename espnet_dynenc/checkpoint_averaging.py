@@ -188,8 +188,10 @@ class AveragingTrainer(Trainer):
         options, distributed = kwargs["trainer_options"], kwargs["distributed_option"]
         if distributed.distributed and distributed.dist_rank != 0:
             return
+        if len(options.best_model_criterion) < 2:
+            return
         made = average_each_criterion(Path(options.output_dir), options.best_model_criterion,
                                       options.keep_nbest_models)
-        if made:
-            logging.info("averaged again one criterion at a time (espnet_dynenc.checkpoint_averaging): "
-                         + "; ".join(average.describe() for average in made))
+        logging.info("averaged again one criterion at a time (espnet_dynenc.checkpoint_averaging): "
+                     + ("; ".join(average.describe() for average in made)
+                        or "no average of several epochs (ESPnet's links to the best epoch are right)"))
