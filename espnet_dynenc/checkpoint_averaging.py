@@ -144,8 +144,9 @@ def average_each_criterion(output_dir: Path, best_model_criterion: Sequence[Sequ
             os.symlink(os.path.abspath(output_dir / f"{epoch}epoch.pth"), scratch / f"{epoch}epoch.pth")
         for criterion in best_model_criterion:
             average_nbest_models(output_dir=scratch, reporter=reporter, best_model_criterion=[criterion], nbest=nbest)
-        made = [Average(name, epochs, *_difference(_load(scratch / name), output_dir / name,
-                                                   _load(output_dir / f"{epochs[0]}epoch.pth")))
+        # one epoch of each average says which entries are floating point (loaded once each)
+        reference = {epochs[0]: _load(output_dir / f"{epochs[0]}epoch.pth") for _, epochs in wanted}
+        made = [Average(name, epochs, *_difference(_load(scratch / name), output_dir / name, reference[epochs[0]]))
                 for name, epochs in wanted]
         if not check_only:
             for entry in sorted(scratch.iterdir()):

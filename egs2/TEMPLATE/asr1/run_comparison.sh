@@ -153,11 +153,11 @@ mkdir -p exp/comparison/logs
 timing=exp/comparison/timing.tsv
 touch "${timing}"
 
-# decode_run INDEX STAGE: stages STAGE-13 of run INDEX with its runner and options (from 11:
+# run_stages INDEX STAGE: stages STAGE-13 of run INDEX with its runner and options (from 11:
 # training too); a supernet whose sizes (a pruned model whose depths) have their own
 # checkpoints is decoded once more from the full size's. Its whole output goes into its log
 # (appended from stage 12), its stage 11-13 lines (progress, results) to the console.
-decode_run() {
+run_stages() {
     local index=$1 first=$2 tag=${names[$1]}_seed${run_seeds[$1]} runner=./run.sh status
     local run_options run_args
     eval "run_options=(${options[index]})"
@@ -199,7 +199,7 @@ reaverage_run() {
         return 0
     fi
     log "run ${tag}: decoding again (log: exp/comparison/logs/${tag}.log)"
-    decode_run "${index}" 12 || { log "error: decoding ${tag} again failed; see exp/comparison/logs/${tag}.log"; exit 1; }
+    run_stages "${index}" 12 || { log "error: decoding ${tag} again failed; see exp/comparison/logs/${tag}.log"; exit 1; }
     echo "${names[index]} ${roles[index]} ${run_seeds[index]} ${exp}" >"exp/comparison/run_${tag}.tsv"
     ${python} -m espnet_dynenc.bin.compare_results --manifest "exp/comparison/run_${tag}.tsv" \
         --runs_dir "${runs_dir}" --refresh_results || { log "error: cannot refresh the summary of ${tag}"; exit 1; }
@@ -250,7 +250,7 @@ for ((index = 0; index < total; index++)); do
     fi
     log "run $((index + 1))/${total}: ${method}, seed ${seed} (${configs[index]}; elapsed $((SECONDS / 60)) min${eta})"
     start=${SECONDS}
-    decode_run "${index}" 11 || { log "error: run ${tag} failed; see exp/comparison/logs/${tag}.log"; exit 1; }
+    run_stages "${index}" 11 || { log "error: run ${tag} failed; see exp/comparison/logs/${tag}.log"; exit 1; }
     echo "${tag} $((SECONDS - start))" >>"${timing}"
     echo "${line}" >"exp/comparison/run_${tag}.tsv"
     ${python} -m espnet_dynenc.bin.compare_results --manifest "exp/comparison/run_${tag}.tsv" \
