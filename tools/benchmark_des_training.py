@@ -8,18 +8,22 @@
    the waveform, the backward pass and an AdamW step; timings interleaved, medians.
 2. Peak memory: each configuration runs in a fresh process; the peak resident memory of
    one update minus the memory before it. A Step-2 update against a single full-model
-   update, with and without ``checkpoint_subnets`` (goal: <= 1.5x with it). Linux only
-   (reads ``/proc/self/status``).
+   update, with and without ``checkpoint_subnets`` (goal: <= 1.5x with it). On the CPU the
+   peak resident memory (Linux only: reads ``/proc/self/status``); on a CUDA device the
+   peak of torch's device allocator.
 
-Usage: tools/venv/bin/python tools/benchmark_des_training.py [--blocks 12 --d_model 256 ...]
+``--device cuda`` runs it on a GPU (the clock waits for the device after every update);
+``--amp`` adds what ESPnet's ``--use_amp true`` does there: autocast to bfloat16 (float16
+where the device has no bfloat16) and a gradient scaler. The paper configs' model and batch
+(LibriSpeech: 12 blocks d 512, 8 heads, FFN 2048, 150 s of audio per batch, BPE 5000):
+``--blocks 12 --d_model 512 --heads 8 --ffn 2048 --batch 10 --seconds 15 --vocab 5000``.
+
+Usage: tools/venv/bin/python tools/benchmark_des_training.py [--blocks 12 --d_model 256 ...] [--device cuda [--amp]]
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
-from typing import Dict, List
 
 import torch
 
@@ -27,6 +31,7 @@ import espnet_dynenc  # noqa: F401  (keeps ESPnet's import noise quiet, register
 from espnet2.asr.ctc import CTC
 from espnet2.asr.frontend.default import DefaultFrontend
 
+from espnet_dynenc.analysis.timing import add_device_argument, interleaved_medians, parse_args_with_device
 from espnet_dynenc.encoder import DynamicConformerEncoder
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel
 from espnet_dynenc.selection.relaxed_topk import nested_masks
@@ -45,6 +50,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocab", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    add_device_argument(parser)
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision as ESPnet's --use_amp true (CUDA devices only)")
     parser.add_argument("--measure_memory_of", choices=CONFIGS, help=argparse.SUPPRESS)
     return parser
 
@@ -68,7 +76,7 @@ def build(args, config: str) -> ESPnetSupernetCTCModel:
         vocab_size=len(tokens), token_list=tokens, frontend=DefaultFrontend(n_mels=80), specaug=None,
         normalize=None, preencoder=None, encoder=encoder, postencoder=None, decoder=None,
         ctc=CTC(len(tokens), args.d_model), joint_network=None, **model_conf,
-    ).train()
+    ).to(args.device).train()
 
 
 def make_batch(args):
@@ -77,17 +85,32 @@ def make_batch(args):
     speech = torch.randn(args.batch, samples, generator=generator)
     lengths = torch.tensor([samples - 4000 * i for i in range(args.batch)])
     text = torch.randint(2, args.vocab - 1, (args.batch, int(args.seconds * 3)), generator=generator)
-    return speech, lengths, text, torch.full((args.batch,), text.size(1))
+    batch = speech, lengths, text, torch.full((args.batch,), text.size(1))
+    return tuple(t.to(args.device) for t in batch)
 
 
-def updater(model, batch, optimizer_class=torch.optim.AdamW):
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The autocast type of ESPnet's trainer: bfloat16 where the GPU has it, else float16."""
+    if device.type != "cuda":
+        return torch.bfloat16
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def updater(model, batch, args, optimizer_class=torch.optim.AdamW):
     optimizer = optimizer_class(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler("cuda") if args.amp else None
 
     def update():
         optimizer.zero_grad(set_to_none=True)
-        loss, _, _ = model(*[t.clone() for t in batch])
-        loss.backward()
-        optimizer.step()
+        with torch.autocast(args.device.type, dtype=amp_dtype(args.device), enabled=args.amp):
+            loss, _, _ = model(*[t.clone() for t in batch])
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
 
     return update
 
@@ -95,13 +118,23 @@ def updater(model, batch, optimizer_class=torch.optim.AdamW):
 def measure_memory(args) -> None:
     """Child process: print the peak memory of one update above the memory before it.
 
-    The process's high-water mark is reset first (Linux ``clear_refs``), so earlier peaks,
-    such as importing ESPnet, do not count. It is the first update, with plain SGD: freed
-    memory that the allocator keeps after a warm-up would hide the peak, and SGD without
-    momentum allocates no optimizer state inside the window.
+    On the CPU the process's high-water mark is reset first (Linux ``clear_refs``), so
+    earlier peaks, such as importing ESPnet, do not count; on a CUDA device the allocator's
+    peak is reset. It is the first update, with plain SGD: freed memory that the allocator
+    keeps after a warm-up would hide the peak, and SGD without momentum allocates no
+    optimizer state inside the window.
     """
     model = build(args, args.measure_memory_of)
-    update = updater(model, make_batch(args), torch.optim.SGD)
+    update = updater(model, make_batch(args), args, torch.optim.SGD)
+    if args.device.type == "cuda":
+        torch.cuda.synchronize(args.device)
+        torch.cuda.reset_peak_memory_stats(args.device)
+        before = torch.cuda.memory_allocated(args.device)
+        update()
+        torch.cuda.synchronize(args.device)
+        peak = torch.cuda.max_memory_allocated(args.device) - before
+        print(json.dumps({"peak_mib": peak / 2 ** 20}))
+        return
     before = _status_kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -120,42 +153,36 @@ def _status_kib(field: str) -> int:
 def memory_in_fresh_process(args, config: str) -> float:
     cmd = [sys.executable, __file__, "--measure_memory_of", config] + [
         f"--{name}={getattr(args, name)}" for name in ("blocks", "d_model", "heads", "ffn", "batch", "seconds",
-                                                       "vocab", "threads")]
+                                                       "vocab", "threads", "device")]
+    cmd += ["--amp"] if args.amp else []
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_mib"]
 
 
-def interleaved_medians(fns: Dict[str, callable], repeats: int) -> Dict[str, float]:
-    for fn in fns.values():
-        fn()
-    times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def main() -> None:
-    args = get_parser().parse_args()
+    parser = get_parser()
+    args = parse_args_with_device(parser)
+    if args.amp and args.device.type != "cuda":
+        parser.error(f"--amp needs a CUDA device (--device cuda), got --device {args.device}")
     torch.set_num_threads(args.threads)
     if args.measure_memory_of:
         measure_memory(args)
         return
     batch = make_batch(args)
     timed = ("individual_small", "individual_middle", "individual_full", "step2")
-    t = interleaved_medians({c: updater(build(args, c), batch) for c in timed}, args.repeats)
+    t = interleaved_medians({c: updater(build(args, c), batch, args) for c in timed}, args.repeats, args.device)
     individual = t["individual_small"] + t["individual_middle"] + t["individual_full"]
+    precision = f"autocast {str(amp_dtype(args.device)).split('.')[-1]} + gradient scaler" if args.amp else "float32"
     print(f"[1] one update, {args.blocks} blocks d{args.d_model}, batch {args.batch} x {args.seconds:.0f} s, "
-          f"medians of {args.repeats}")
+          f"medians of {args.repeats}, {args.device} ({precision})")
     print(f"    individually trained: {args.blocks // 3} blocks {t['individual_small']:.2f} s + "
           f"{2 * args.blocks // 3} blocks {t['individual_middle']:.2f} s + {args.blocks} blocks "
           f"{t['individual_full']:.2f} s = {individual:.2f} s")
     print(f"    Step-2 update (3 subnets, shared frontend): {t['step2']:.2f} s | ratio {t['step2'] / individual:.2f} "
           f"(goal <= 0.80) | {t['step2'] / t['individual_full']:.2f}x one full-model update")
     memory = {c: memory_in_fresh_process(args, c) for c in ("individual_full", "step2", "step2_checkpointed")}
-    print("[2] peak memory of one update above the memory before it (fresh process each)")
+    where = "device allocator" if args.device.type == "cuda" else "resident memory"
+    print(f"[2] peak {where} of one update above the memory before it (fresh process each)")
     print(f"    full model {memory['individual_full']:.0f} MiB | Step-2 {memory['step2']:.0f} MiB "
           f"({memory['step2'] / memory['individual_full']:.2f}x) | Step-2 with checkpoint_subnets "
           f"{memory['step2_checkpointed']:.0f} MiB ({memory['step2_checkpointed'] / memory['individual_full']:.2f}x, "

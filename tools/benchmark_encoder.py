@@ -12,11 +12,11 @@ Prints, measured in one run (timings interleaved, medians of ``--repeats``):
    against the Amdahl bound ``1 / (f + (1 - f) * kept_flops / all_flops)``, f = the
    measured share of the full model's time outside the blocks.
 
-Usage: tools/venv/bin/python tools/benchmark_encoder.py [--blocks 12 --d_model 256 ...]
+On a CUDA device (``--device cuda``) the clock waits for the device after every call.
+
+Usage: tools/venv/bin/python tools/benchmark_encoder.py [--blocks 12 --d_model 256 ...] [--device cuda]
 """
 import argparse
-import statistics
-import time
 from typing import Callable, Dict, List
 
 import torch
@@ -27,6 +27,7 @@ from espnet2.asr.ctc import CTC
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from espnet2.asr.frontend.default import DefaultFrontend
 
+from espnet_dynenc.analysis.timing import add_device_argument, interleaved_medians, parse_args_with_device
 from espnet_dynenc.encoder import DynamicConformerEncoder
 from espnet_dynenc.greedy_ctc import greedy_ctc_decode
 from espnet_dynenc.model.supernet_ctc import ESPnetSupernetCTCModel, SubnetPass
@@ -44,6 +45,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--vocab", type=int, default=500)
+    add_device_argument(parser)
     return parser
 
 
@@ -59,19 +61,6 @@ def spread_mask(keep: int, num_units: int) -> List[bool]:
     return [u in kept for u in range(num_units)]
 
 
-def interleaved_medians(fns: Dict[str, Callable[[], None]], repeats: int) -> Dict[str, float]:
-    """Time every function ``repeats`` times, round-robin, after one warm-up each."""
-    for fn in fns.values():
-        fn()
-    times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def flops_of(fn: Callable[[], None]) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
@@ -80,8 +69,8 @@ def flops_of(fn: Callable[[], None]) -> int:
 
 def compare_with_stock(args, feats, lengths) -> None:
     torch.manual_seed(0)
-    stock = ConformerEncoder(80, **encoder_conf(args)).train()
-    dynamic = DynamicConformerEncoder(80, **encoder_conf(args)).train()
+    stock = ConformerEncoder(80, **encoder_conf(args)).to(args.device).train()
+    dynamic = DynamicConformerEncoder(80, **encoder_conf(args)).to(args.device).train()
     dynamic.load_state_dict(stock.state_dict())
 
     def step(encoder):
@@ -90,9 +79,9 @@ def compare_with_stock(args, feats, lengths) -> None:
             encoder(feats, lengths)[0].sum().backward()
         return run
 
-    t = interleaved_medians({"stock": step(stock), "dynamic": step(dynamic)}, args.repeats)
+    t = interleaved_medians({"stock": step(stock), "dynamic": step(dynamic)}, args.repeats, args.device)
     print(f"[1] training step (forward+backward), {args.blocks} blocks d{args.d_model}, batch {args.batch} x "
-          f"{args.seconds:.0f} s")
+          f"{args.seconds:.0f} s, {args.device}")
     print(f"    ESPnet ConformerEncoder {t['stock']:.3f} s | dynamic_conformer {t['dynamic']:.3f} s | "
           f"ratio {t['dynamic'] / t['stock']:.3f} (goal <= 1.05)")
 
@@ -105,7 +94,7 @@ def build_model(args) -> ESPnetSupernetCTCModel:
         vocab_size=len(tokens), token_list=tokens, frontend=DefaultFrontend(n_mels=80), specaug=None,
         normalize=None, preencoder=None, encoder=encoder, postencoder=None, decoder=None,
         ctc=CTC(len(tokens), args.d_model), joint_network=None,
-    ).eval()
+    ).to(args.device).eval()
 
 
 @torch.no_grad()
@@ -113,8 +102,8 @@ def compare_subnets(args) -> None:
     model = build_model(args)
     num_units = model.encoder.num_units
     samples = int(args.seconds * 16000)
-    speech = torch.randn(args.batch, samples)
-    speech_lengths = torch.full((args.batch,), samples)
+    speech = torch.randn(args.batch, samples, device=args.device)
+    speech_lengths = torch.full((args.batch,), samples, device=args.device)
     embedded = model.embed(speech, speech_lengths)
     subnets = {"all": [True] * num_units,
                "2/3": spread_mask(2 * num_units // 3, num_units),
@@ -131,8 +120,9 @@ def compare_subnets(args) -> None:
         return run
 
     block_flops = {name: flops_of(blocks(mask)) for name, mask in subnets.items()}
-    block_time = interleaved_medians({name: blocks(mask) for name, mask in subnets.items()}, args.repeats)
-    e2e_time = interleaved_medians({name: end_to_end(mask) for name, mask in subnets.items()}, args.repeats)
+    block_time = interleaved_medians({name: blocks(mask) for name, mask in subnets.items()}, args.repeats, args.device)
+    e2e_time = interleaved_medians({name: end_to_end(mask) for name, mask in subnets.items()}, args.repeats,
+                                   args.device)
     print(f"[2] blocks only (frontend excluded), inference, batch {args.batch} x {args.seconds:.0f} s")
     for name in ("2/3", "1/3"):
         flops_ratio = block_flops["all"] / block_flops[name]
@@ -150,11 +140,12 @@ def compare_subnets(args) -> None:
 
 
 def main() -> None:
-    args = get_parser().parse_args()
+    parser = get_parser()
+    args = parse_args_with_device(parser)
     torch.set_num_threads(args.threads)
     frames = int(args.seconds * 100)
-    feats = torch.randn(args.batch, frames, 80)
-    lengths = torch.tensor([frames - 37 * i for i in range(args.batch)])
+    feats = torch.randn(args.batch, frames, 80, device=args.device)
+    lengths = torch.tensor([frames - 37 * i for i in range(args.batch)], device=args.device)
     compare_with_stock(args, feats, lengths)
     compare_subnets(args)
 

@@ -1,1 +1,1 @@
-"""Measuring models: parameters and FLOPs per subnet, representation similarity (SVCCA)."""
+"""Measuring models: parameters and FLOPs per subnet, representation similarity (SVCCA), timing."""
