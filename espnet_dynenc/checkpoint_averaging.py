@@ -21,6 +21,14 @@ these). ``python -m espnet_dynenc.bin.average_checkpoints --exp_dir DIR`` does i
 experiment trained before (then decode again: asr.sh redoes every decoding whose checkpoint
 changed). ESPnet refuses ``--use_deepspeed`` with a trainer other than its own, so DeepSpeed
 training is not offered.
+
+Epochs that must not be averaged together (DES masks from both sides of the switch, DMAO
+architectures from both sides of an event: ``model.checkpoint_entry``) make ESPnet's
+averaging refuse at the end of the training, also when the training's own check passed
+(enough epochs end after the switch, yet one of Step 1 ranks among a size's best). Here each
+average is made of the best epochs that share the last epoch's masks (architecture): the
+others are left out and named, and so are the epoch files the trainer had already removed
+because they ranked below every criterion's n best before the others were left out.
 """
 import logging
 import os
@@ -28,10 +36,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, Hashable, List, Optional, Sequence, Set, Tuple, Union
 
 import torch
 from espnet2.train.trainer import Trainer
+
+from espnet_dynenc.model.checkpoint_entry import CheckpointMixError, averaging_keys
 
 CHECKPOINT = "checkpoint.pth"  # ESPnet's resumable state, with the reporter's statistics
 
@@ -43,6 +53,7 @@ class Average:
     epochs: Tuple[int, ...]
     change: Optional[float]  # largest |new - old| over the floating-point tensors; None: no file before
     others: int = 0  # other entries that differ (counters ESPnet sums, mask records, names, shapes)
+    left_out: Tuple[Tuple[int, str], ...] = ()  # (epoch, why) of better-ranked epochs not averaged
 
     @property
     def changed(self) -> bool:
@@ -57,6 +68,8 @@ class Average:
             what = f"changed, largest difference {self.change:.3g}"
             if self.others:
                 what += f" (and {self.others} other entries)"
+        if self.left_out:
+            what += "; left out: " + ", ".join(f"epoch {epoch} ({why})" for epoch, why in self.left_out)
         return f"{self.file} (epochs {' '.join(map(str, self.epochs))}): {what}"
 
 
@@ -93,10 +106,61 @@ def _difference(new: dict, old_file: Path, epoch: dict) -> Tuple[Optional[float]
     return largest, others
 
 
+OTHER_MASKS = "other masks or architecture than the last epoch"
+REMOVED = "its file was removed by the trainer"
+
+
+Walk = List[Tuple[int, Optional[str]]]  # a criterion's epochs, best first: (epoch, None) averaged, else why not
+
+
+def _eligible_ranking(output_dir: Path, reporter, best_model_criterion, nbest: int,
+                      reference: Dict[str, Hashable]) -> Tuple[Dict[Tuple[str, str], Walk], Set[int]]:
+    """Each criterion's ranked epochs up to its ``nbest``-th among those whose checkpoint
+    entries average with the last epoch's (``reference``: :func:`averaging_keys` of
+    ``checkpoint.pth``'s model), the others passed over with why; and every epoch left out.
+    An epoch file missing where no epoch was left out is an error; once one was, the files
+    the trainer removed (ranked below every criterion's n best before) are passed over.
+    Without ``reference`` (no such entries) nothing is left out."""
+    keys: Dict[int, Dict[str, Hashable]] = {}
+    left_out: Dict[int, str] = {}
+    while True:
+        ranking, found = {}, False  # found: an epoch left out for its masks; rank again
+        for phase, criterion, mode in best_model_criterion:
+            if found or not reporter.has(phase, criterion):
+                continue
+            walk: Walk = []
+            for epoch, _ in reporter.sort_epochs_and_values(phase, criterion, mode):
+                if sum(why is None for _, why in walk) == nbest:
+                    break
+                if epoch in left_out:
+                    walk.append((epoch, left_out[epoch]))
+                    continue
+                path = output_dir / f"{epoch}epoch.pth"
+                if not path.is_file():
+                    if not left_out:
+                        ranked = [e for e, _ in reporter.sort_epochs_and_values(phase, criterion, mode)[:nbest]]
+                        raise FileNotFoundError(f"{path}: no such file, needed for {phase}.{criterion}'s {nbest} "
+                                                f"best epochs {ranked}: nothing was averaged again")
+                    left_out[epoch] = REMOVED
+                    walk.append((epoch, REMOVED))
+                    continue
+                if reference:
+                    if epoch not in keys:
+                        keys[epoch] = averaging_keys(_load(path))
+                    if keys[epoch] != reference:
+                        left_out[epoch], found = OTHER_MASKS, True
+                        break  # an epoch removed before, passed over as needed by no criterion, may now be
+                walk.append((epoch, None))
+            ranking[(phase, criterion)] = walk
+        if not found:
+            return ranking, set(left_out)
+
+
 def average_each_criterion(output_dir: Path, best_model_criterion: Sequence[Sequence[str]],
                            nbest: Union[int, Sequence[int]], check_only: bool = False) -> List[Average]:
     """Make each criterion's n-best averages again, one criterion per call of ESPnet's
-    ``average_nbest_models``, from the epochs that ``checkpoint.pth``'s reporter ranks best.
+    ``average_nbest_models``, from the epochs that ``checkpoint.pth``'s reporter ranks best
+    among those that average with the last epoch (see the module docstring).
 
     Args:
         output_dir: the experiment dir (``<epoch>epoch.pth``, ``checkpoint.pth``).
@@ -104,8 +168,8 @@ def average_each_criterion(output_dir: Path, best_model_criterion: Sequence[Sequ
         nbest: ``keep_nbest_models``.
         check_only: say how far each new average is from the saved one; write nothing.
     Returns:
-        Every average of more than one epoch, with its change; empty with fewer than two
-        criteria, where ESPnet's averages are right.
+        Every average of more than one epoch, with its change; empty with one criterion and
+        no entries that refuse a mix, where ESPnet's averages are right.
     Raises:
         FileNotFoundError: no ``checkpoint.pth``, or an epoch an average needs is gone.
     """
@@ -113,8 +177,6 @@ def average_each_criterion(output_dir: Path, best_model_criterion: Sequence[Sequ
     from espnet2.train.reporter import Reporter
 
     output_dir = Path(output_dir)
-    if len(best_model_criterion) < 2:
-        return []
     checkpoint = output_dir / CHECKPOINT
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: no such file (the reporter's statistics, which rank the epochs, "
@@ -123,31 +185,35 @@ def average_each_criterion(output_dir: Path, best_model_criterion: Sequence[Sequ
     if not isinstance(state, dict) or "reporter" not in state:
         raise KeyError(f"{checkpoint}: no 'reporter' entry (ESPnet's trainer saves the statistics that rank the "
                        "epochs there)")
+    reference = averaging_keys(state.get("model") or {})
+    if len(best_model_criterion) < 2 and not reference:
+        return []
     reporter = Reporter()
     reporter.load_state_dict(state["reporter"])
     nbests = _nbests(nbest)
-    wanted = []  # (file name, epochs) of every average of n >= 2 epochs, as ESPnet names them
-    for phase, criterion, mode in best_model_criterion:
-        if not reporter.has(phase, criterion):
-            continue
-        ranked = [epoch for epoch, _ in reporter.sort_epochs_and_values(phase, criterion, mode)[:max(nbests)]]
-        for n in [n for n in nbests if 2 <= n <= len(ranked)]:
-            wanted.append((f"{phase}.{criterion}.ave_{n}best.pth", tuple(ranked[:n])))
-            for epoch in ranked[:n]:
-                if not (output_dir / f"{epoch}epoch.pth").is_file():
-                    raise FileNotFoundError(
-                        f"{output_dir / f'{epoch}epoch.pth'}: no such file, needed for {phase}.{criterion}'s "
-                        f"{n} best epochs {list(ranked[:n])}: nothing was averaged again")
+    ranking, left_out = _eligible_ranking(output_dir, reporter, best_model_criterion, max(nbests), reference)
+    if left_out:  # ESPnet's averaging ranks the epochs kept here, and only those
+        kept = {epoch: stats for epoch, stats in reporter.stats.items() if epoch not in left_out}
+        reporter = Reporter()
+        reporter.load_state_dict({"epoch": max(kept), "stats": kept})
+    wanted = []  # (file name, epochs, passed over) of every average of n >= 2 epochs, as ESPnet names them
+    for (phase, criterion), walk in ranking.items():
+        averaged = [epoch for epoch, why in walk if why is None]
+        for n in [n for n in nbests if 2 <= n <= len(averaged)]:
+            upto = walk[:walk.index((averaged[n - 1], None)) + 1]
+            passed = tuple((epoch, why) for epoch, why in upto if why is not None)
+            wanted.append((f"{phase}.{criterion}.ave_{n}best.pth", tuple(averaged[:n]), passed))
     scratch = Path(tempfile.mkdtemp(prefix=".averaging.", dir=output_dir))
     try:
-        for epoch in {epoch for _, epochs in wanted for epoch in epochs}:
+        for epoch in {epoch for walk in ranking.values() for epoch, why in walk if why is None}:
             os.symlink(os.path.abspath(output_dir / f"{epoch}epoch.pth"), scratch / f"{epoch}epoch.pth")
         for criterion in best_model_criterion:
             average_nbest_models(output_dir=scratch, reporter=reporter, best_model_criterion=[criterion], nbest=nbest)
         # one epoch of each average says which entries are floating point (loaded once each)
-        reference = {epochs[0]: _load(output_dir / f"{epochs[0]}epoch.pth") for _, epochs in wanted}
-        made = [Average(name, epochs, *_difference(_load(scratch / name), output_dir / name, reference[epochs[0]]))
-                for name, epochs in wanted]
+        first = {epochs[0]: _load(output_dir / f"{epochs[0]}epoch.pth") for _, epochs, _ in wanted}
+        made = [Average(name, epochs, *_difference(_load(scratch / name), output_dir / name, first[epochs[0]]),
+                        left_out=passed)
+                for name, epochs, passed in wanted]
         if not check_only:
             for entry in sorted(scratch.iterdir()):
                 if not entry.name.endswith("epoch.pth"):  # the averages and ESPnet's links to them
@@ -185,11 +251,19 @@ class AveragingTrainer(Trainer):
 
     @classmethod
     def run(cls, *args, **kwargs) -> None:
-        super().run(*args, **kwargs)
+        refused = None
+        try:
+            super().run(*args, **kwargs)
+        except CheckpointMixError as e:  # ESPnet's averaging, the last step of its run
+            if getattr(kwargs["trainer_options"], "nbest_averaging_interval", 0):
+                raise  # it may come from an averaging during the training: not the end of the run
+            refused = e
+            logging.warning(f"ESPnet's checkpoint averaging refused the epochs it ranked best ({e}); each average "
+                            "is made of the best epochs that average with the last one instead")
         options, distributed = kwargs["trainer_options"], kwargs["distributed_option"]
         if distributed.distributed and distributed.dist_rank != 0:
             return
-        if len(options.best_model_criterion) < 2:
+        if len(options.best_model_criterion) < 2 and refused is None:
             return
         made = average_each_criterion(Path(options.output_dir), options.best_model_criterion,
                                       options.keep_nbest_models)

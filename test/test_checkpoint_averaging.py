@@ -1,6 +1,8 @@
 """Each n-best average from the epochs themselves (espnet_dynenc.checkpoint_averaging and
 its CLI average_checkpoints), where ESPnet's average_nbest_models, given two criteria that
 share epochs, averages an average."""
+import argparse
+import logging
 from pathlib import Path
 
 import pytest
@@ -8,10 +10,13 @@ import torch
 import yaml
 from espnet2.main_funcs.average_nbest_models import average_nbest_models
 from espnet2.train.reporter import Reporter
+from espnet2.train.trainer import Trainer
 
 from espnet_dynenc.bin import average_checkpoints
-from espnet_dynenc.checkpoint_averaging import AveragingTrainer, average_each_criterion
+from espnet_dynenc.checkpoint_averaging import OTHER_MASKS, REMOVED, AveragingTrainer, average_each_criterion
 from espnet_dynenc.espnet_task import DynEncASRTask
+from espnet_dynenc.model.checkpoint_entry import CheckpointMixError
+from espnet_dynenc.model.des_state import MaskState
 
 CRITERIA = [["valid", "a", "min"], ["valid", "b", "min"]]
 
@@ -94,3 +99,76 @@ def test_the_cli_repairs_an_experiment_from_its_config(tmp_path, capsys):
 
 def test_the_task_trains_with_the_averaging_trainer():
     assert DynEncASRTask.trainer is AveragingTrainer
+
+
+def _mask_state(step: int) -> MaskState:
+    """The record of a DES checkpoint: Step 1 (before the switch at update 10) or Step 2."""
+    masks = ["1100", "1111"] if step == 1 else ["0101", "1111"]
+    return MaskState({"sizes": [2, 4], "masks": masks, "updates": 5 if step == 1 else 20, "switch_update": 10})
+
+
+def _des_experiment(folder: Path, remove: tuple = (2,)) -> None:
+    """Epoch 1 from Step 1, epochs 2-4 from Step 2 (weight w = the epoch's number); criterion
+    a ranks 1, 3, 2, 4 (the Step-1 epoch best), b ranks 3, 4, 1, 2; 2 best epochs each. The
+    trainer kept the files of every criterion's 2 best (1, 3, 4) and removed ``remove``."""
+    folder.mkdir()
+    for epoch in (1, 2, 3, 4):
+        if epoch not in remove:
+            torch.save({"w": torch.tensor([float(epoch)]), "_extra_state": _mask_state(1 if epoch == 1 else 2)},
+                       folder / f"{epoch}epoch.pth")
+    reporter = Reporter()
+    reporter.load_state_dict({"epoch": 4, "stats": {
+        1: {"valid": {"a": 0.1, "b": 0.3}}, 2: {"valid": {"a": 0.3, "b": 0.4}},
+        3: {"valid": {"a": 0.2, "b": 0.1}}, 4: {"valid": {"a": 0.4, "b": 0.2}}}})
+    last = {"w": torch.tensor([4.0]), "_extra_state": _mask_state(2)}
+    torch.save({"reporter": reporter.state_dict(), "model": last}, folder / "checkpoint.pth")
+    (folder / "config.yaml").write_text(yaml.safe_dump({"best_model_criterion": CRITERIA, "keep_nbest_models": 2}))
+
+
+def test_a_des_average_leaves_out_the_epochs_of_other_masks_and_the_files_removed(tmp_path):
+    exp = tmp_path / "exp"
+    _des_experiment(exp)
+    reporter = Reporter()
+    reporter.load_state_dict(torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"])
+    with pytest.raises(CheckpointMixError, match="in Step 1 .* in Step 2"):  # ESPnet's own averaging refuses
+        average_nbest_models(output_dir=exp, reporter=reporter, best_model_criterion=CRITERIA, nbest=2)
+    made = average_each_criterion(exp, CRITERIA, 2)
+    # a: epoch 1 (Step 1) left out, epoch 2 (removed by the trainer) passed over: 3 and 4
+    assert [(m.file, m.epochs, m.left_out) for m in made] == [
+        ("valid.a.ave_2best.pth", (3, 4), ((1, OTHER_MASKS), (2, REMOVED))),
+        ("valid.b.ave_2best.pth", (3, 4), ())]
+    assert "left out: epoch 1 (other masks or architecture than the last epoch), epoch 2 (its file was removed" \
+        in made[0].describe()
+    for name in ("valid.a.ave_2best.pth", "valid.b.ave_2best.pth", "valid.a.ave.pth", "valid.b.ave.pth"):
+        state = torch.load(exp / name, weights_only=False)
+        assert float(state["w"]) == 3.5 and state["_extra_state"]["masks"] == ["0101", "1111"]
+    assert not list(exp.glob(".averaging.*"))
+    # one criterion is averaged too (ESPnet's averaging of it refused as well), by the CLI as by the trainer
+    (exp / "config.yaml").write_text(yaml.safe_dump({"best_model_criterion": CRITERIA[:1], "keep_nbest_models": 2}))
+    (exp / "valid.a.ave_2best.pth").unlink()
+    assert average_checkpoints.main(["--exp_dir", str(exp)]) == 0
+    assert _w(exp / "valid.a.ave_2best.pth") == 3.5
+
+
+def test_the_trainer_averages_after_espnet_refuses_a_mix(tmp_path, monkeypatch, caplog):
+    exp = tmp_path / "exp"
+    _des_experiment(exp)
+
+    def espnet_run(cls, **kwargs):  # ESPnet's run ends with its averaging, which refuses the mix
+        reporter = Reporter()
+        reporter.load_state_dict(torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"])
+        average_nbest_models(output_dir=exp, reporter=reporter, best_model_criterion=CRITERIA, nbest=2)
+
+    monkeypatch.setattr(Trainer, "run", classmethod(espnet_run))
+    options = argparse.Namespace(output_dir=str(exp), best_model_criterion=CRITERIA, keep_nbest_models=2,
+                                 nbest_averaging_interval=0)
+    distributed = argparse.Namespace(distributed=False, dist_rank=0)
+    with caplog.at_level(logging.INFO):
+        AveragingTrainer.run(trainer_options=options, distributed_option=distributed)
+    assert "ESPnet's checkpoint averaging refused the epochs it ranked best" in caplog.text
+    assert "valid.a.ave_2best.pth (epochs 3 4): new; left out: epoch 1" in caplog.text
+    assert _w(exp / "valid.a.ave.pth") == 3.5
+    # an averaging during the training (nbest_averaging_interval) is not the end of the run: refused
+    options.nbest_averaging_interval = 2
+    with pytest.raises(CheckpointMixError):
+        AveragingTrainer.run(trainer_options=options, distributed_option=distributed)

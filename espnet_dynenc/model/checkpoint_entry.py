@@ -5,9 +5,11 @@ epochs one by one (``avg[k] + states[k]``), divides the sum by their number unle
 ``str(entry.dtype)`` starts with ``torch.int``, and saves the result. A
 :class:`AveragedEntry` goes through this unchanged when every checkpoint's entry has the
 same :meth:`~AveragedEntry.averaging_key` (the sum and the quotient are the first entry,
-i.e. the best epoch's), and raises :class:`ValueError` with the subclass's
+i.e. the best epoch's), and raises :class:`CheckpointMixError` with the subclass's
 :meth:`~AveragedEntry.mix_error` otherwise: checkpoints that must not be averaged are
-refused before anything is saved.
+refused before anything is saved. :func:`averaging_keys` reads the keys of a state dict,
+so that an average can be made of the epochs that share them
+(``espnet_dynenc.checkpoint_averaging``).
 
 Subclasses: DMAO's architecture and events (``dmao_state.CheckpointState``) and the
 subnet masks with the update they were saved at (``des_state.MaskState``).
@@ -18,7 +20,7 @@ with ``torch.serialization.add_safe_globals`` (:func:`loadable`), and an entry p
 call of its class on a plain dict, which the weights-only unpickler allows for registered
 classes (it refuses to fill a dict subclass item by item).
 """
-from typing import Hashable, Optional, Type, TypeVar
+from typing import Dict, Hashable, Mapping, Optional, TypeVar
 
 import torch
 
@@ -29,6 +31,10 @@ def loadable(cls: Entry) -> Entry:
     """Class decorator: let ``torch.load(..., weights_only=True)`` rebuild entries of ``cls``."""
     torch.serialization.add_safe_globals([cls])
     return cls
+
+
+class CheckpointMixError(ValueError):
+    """ESPnet's checkpoint averaging was given epochs whose entries must not be averaged."""
 
 
 class AveragedEntry(dict):
@@ -49,7 +55,7 @@ class AveragedEntry(dict):
 
     def __add__(self, other) -> "AveragedEntry":
         if type(other) is not type(self) or self.averaging_key() != other.averaging_key():
-            raise ValueError(self.mix_error(other))
+            raise CheckpointMixError(self.mix_error(other))
         return self
 
     def __truediv__(self, count) -> "AveragedEntry":
@@ -58,3 +64,9 @@ class AveragedEntry(dict):
     def __reduce__(self):
         # rebuilt as cls(plain dict): allowed by the weights-only unpickler for registered classes
         return type(self), (dict(self),)
+
+
+def averaging_keys(state: Mapping) -> Dict[str, Hashable]:
+    """``{state-dict key: averaging key}`` of every :class:`AveragedEntry` in ``state``:
+    two checkpoints average when these are equal (empty for a model without such entries)."""
+    return {key: value.averaging_key() for key, value in state.items() if isinstance(value, AveragedEntry)}
