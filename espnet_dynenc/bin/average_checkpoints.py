@@ -8,9 +8,13 @@ supernet, every size after the first and the full size. Trainings of this packag
 make them again by themselves; this tool does it for an experiment trained before, from its
 ``config.yaml``, ``checkpoint.pth`` and kept epoch files, and prints each average with how
 far it moved. ``--check_only`` prints the same and writes nothing. Decode again afterwards
-(``./run.sh --stage 12``): asr.sh redoes every decoding whose checkpoint changed. With one
-criterion there is nothing to do. A missing experiment dir, config, checkpoint.pth or epoch
-file exits with status 2 and names it, before anything is written.
+(``./run.sh --stage 12``): asr.sh redoes every decoding whose checkpoint changed. Each
+average is of the best epochs that average with the last one: a DES epoch from the other
+side of the Step-1/Step-2 switch (or a DMAO epoch of another architecture) is left out and
+named, which also repairs a training whose end ESPnet's averaging refused. With one
+criterion and a model without such records there is nothing to do. A missing experiment
+dir, config, checkpoint.pth or epoch file exits with status 2 and names it, before anything
+is written.
 """
 import argparse
 import sys
@@ -33,8 +37,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     made = average_experiment(args.exp_dir, check_only=args.check_only)
     if not made:
-        print(f"average_checkpoints: {args.exp_dir}: fewer than two criteria with an average of several "
-              "epochs; ESPnet's averages are right, nothing to do")
+        print(f"average_checkpoints: {args.exp_dir}: no average of several epochs to make again (one criterion "
+              "and no masks or architecture records: ESPnet's averages are right, nothing to do)")
         return 0
     for average in made:
         print(f"average_checkpoints: {average.describe()}")

@@ -355,7 +355,7 @@ def test_reaverage_decodes_again_only_the_runs_whose_averages_changed_and_keeps_
     after = json.loads((runs / "des_simple_topk_seed0.json").read_text())
     assert after["run_seconds"] == before["des_simple_topk"]["run_seconds"] is not None
     # one criterion: nothing to do; its summary untouched; nothing trained, the report written
-    assert "fewer than two criteria" in proc.stdout
+    assert "no average of several epochs to make again (one criterion" in proc.stdout
     assert json.loads((runs / "individual_4_seed0.json").read_text()) == before["individual_4"]
     assert "2 of 2 runs summarised" in proc.stdout or "all 2 runs finished" in proc.stdout
     assert (recipe / "COMPARISON.md").is_file()
