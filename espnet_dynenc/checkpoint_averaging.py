@@ -149,7 +149,7 @@ def _eligible_ranking(output_dir: Path, reporter, best_model_criterion, nbest: i
                         keys[epoch] = averaging_keys(_load(path))
                     if keys[epoch] != reference:
                         left_out[epoch], found = OTHER_MASKS, True
-                        break  # an epoch removed before, passed over as needed by no criterion, may now be
+                        break  # rank every criterion again without it: a lower-ranked epoch may now be needed
                 walk.append((epoch, None))
             ranking[(phase, criterion)] = walk
         if not found:
