@@ -145,8 +145,9 @@ def _eligible_ranking(output_dir: Path, reporter, best_model_criterion, nbest: i
                     walk.append((epoch, REMOVED))
                     continue
                 if reference:
-                    if epoch not in keys:
-                        keys[epoch] = averaging_keys(_load(path))
+                    if epoch not in keys:  # memory-mapped: only the records are read, not the weights
+                        keys[epoch] = averaging_keys(torch.load(path, map_location="cpu", weights_only=False,
+                                                                mmap=True))
                     if keys[epoch] != reference:
                         left_out[epoch], found = OTHER_MASKS, True
                         break  # rank every criterion again without it: a lower-ranked epoch may now be needed

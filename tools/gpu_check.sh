@@ -113,7 +113,9 @@ sizes = config["model_conf"]["subnet_sizes"]
 print(f"use_amp: {config.get('use_amp')} | ngpu: {config.get('ngpu')}")
 # the last epoch's masks (a bool buffer) and each average's (ESPnet's averaging turns the
 # buffer into floats of the same support): the configured nested sizes, the same in all
-last = max(glob.glob(os.path.join(exp, "*epoch.pth")), key=lambda p: int(os.path.basename(p).split("epoch")[0]))
+epochs = {int(m.group(1)): os.path.join(exp, m.group(0)) for m in
+          (re.fullmatch(r"([0-9]+)epoch\.pth", name) for name in os.listdir(exp)) if m}
+last = epochs[max(epochs)]
 reference = None
 for path in [last] + sorted(glob.glob(os.path.join(exp, "valid.*.ave.pth"))):
     masks = torch.load(path, map_location="cpu", weights_only=False)["subnet_masks"]
