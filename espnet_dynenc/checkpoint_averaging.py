@@ -77,8 +77,9 @@ def _nbests(nbest: Union[int, Sequence[int]]) -> List[int]:
     return [nbest] if isinstance(nbest, int) else list(nbest) or [1]
 
 
-def _load(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+def _load(path: Path, mmap: bool = False) -> dict:
+    """An epoch or checkpoint file; ``mmap``: the tensors are mapped, not read (for its records only)."""
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
 
 
 def _difference(new: dict, old_file: Path, epoch: dict) -> Tuple[Optional[float], int]:
@@ -145,9 +146,8 @@ def _eligible_ranking(output_dir: Path, reporter, best_model_criterion, nbest: i
                     walk.append((epoch, REMOVED))
                     continue
                 if reference:
-                    if epoch not in keys:  # memory-mapped: only the records are read, not the weights
-                        keys[epoch] = averaging_keys(torch.load(path, map_location="cpu", weights_only=False,
-                                                                mmap=True))
+                    if epoch not in keys:
+                        keys[epoch] = averaging_keys(_load(path, mmap=True))
                     if keys[epoch] != reference:
                         left_out[epoch], found = OTHER_MASKS, True
                         break  # rank every criterion again without it: a lower-ranked epoch may now be needed
@@ -252,16 +252,16 @@ class AveragingTrainer(Trainer):
 
     @classmethod
     def run(cls, *args, **kwargs) -> None:
+        options, distributed = kwargs["trainer_options"], kwargs["distributed_option"]
         refused = None
         try:
             super().run(*args, **kwargs)
         except CheckpointMixError as e:  # ESPnet's averaging, the last step of its run
-            if getattr(kwargs["trainer_options"], "nbest_averaging_interval", 0):
+            if getattr(options, "nbest_averaging_interval", 0):
                 raise  # it may come from an averaging during the training: not the end of the run
             refused = e
             logging.warning(f"ESPnet's checkpoint averaging refused the epochs it ranked best ({e}); each average "
                             "is made of the best epochs that average with the last one instead")
-        options, distributed = kwargs["trainer_options"], kwargs["distributed_option"]
         if distributed.distributed and distributed.dist_rank != 0:
             return
         if len(options.best_model_criterion) < 2 and refused is None:
