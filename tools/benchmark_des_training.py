@@ -30,6 +30,7 @@ import torch
 import espnet_dynenc  # noqa: F401  (keeps ESPnet's import noise quiet, registers the classes)
 from espnet2.asr.ctc import CTC
 from espnet2.asr.frontend.default import DefaultFrontend
+from espnet2.train.trainer import autocast_args  # what ESPnet's --use_amp autocasts to here
 
 from espnet_dynenc.analysis.timing import add_device_argument, interleaved_medians, parse_args_with_device
 from espnet_dynenc.encoder import DynamicConformerEncoder
@@ -89,11 +90,8 @@ def make_batch(args):
     return tuple(t.to(args.device) for t in batch)
 
 
-def amp_dtype(device: torch.device) -> torch.dtype:
-    """The autocast type of ESPnet's trainer: bfloat16 where the GPU has it, else float16."""
-    if device.type != "cuda":
-        return torch.bfloat16
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+# ESPnet's trainer: bfloat16 where the GPU has it, else CUDA autocast's default, float16
+AMP_DTYPE = autocast_args.get("dtype", torch.float16)
 
 
 def updater(model, batch, args, optimizer_class=torch.optim.AdamW):
@@ -102,7 +100,7 @@ def updater(model, batch, args, optimizer_class=torch.optim.AdamW):
 
     def update():
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(args.device.type, dtype=amp_dtype(args.device), enabled=args.amp):
+        with torch.autocast(args.device.type, dtype=AMP_DTYPE, enabled=args.amp):
             loss, _, _ = model(*[t.clone() for t in batch])
         if scaler is None:
             loss.backward()
@@ -172,7 +170,7 @@ def main() -> None:
     timed = ("individual_small", "individual_middle", "individual_full", "step2")
     t = interleaved_medians({c: updater(build(args, c), batch, args) for c in timed}, args.repeats, args.device)
     individual = t["individual_small"] + t["individual_middle"] + t["individual_full"]
-    precision = f"autocast {str(amp_dtype(args.device)).split('.')[-1]} + gradient scaler" if args.amp else "float32"
+    precision = f"autocast {str(AMP_DTYPE).split('.')[-1]} + gradient scaler" if args.amp else "float32"
     print(f"[1] one update, {args.blocks} blocks d{args.d_model}, batch {args.batch} x {args.seconds:.0f} s, "
           f"medians of {args.repeats}, {args.device} ({precision})")
     print(f"    individually trained: {args.blocks // 3} blocks {t['individual_small']:.2f} s + "
