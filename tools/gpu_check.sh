@@ -6,7 +6,7 @@
 #
 #   1. the environment: torch, CUDA, the GPU, bfloat16
 #   2. egs2/mini_synth/asr1 end to end on the GPU: the main job's DES config on a shorter
-#      schedule (the same shape: Step 1 for 40% of the updates, then the sandwich rule),
+#      schedule (the same shape: Step 1 for the same share of the updates, then the sandwich rule),
 #      trained with ESPnet's --use_amp true, each size decoded on the GPU (--gpu_inference),
 #      scored and packed; experiment exp/asr_gpu_check (data stages shared with ./run.sh)
 #   3. what a GPU training could get wrong, read off the trained experiment: each averaged
@@ -18,9 +18,9 @@
 #   5. GPU timings: tools/benchmark_encoder.py and tools/benchmark_des_training.py on the
 #      GPU (their default model, then the LibriSpeech paper model and batch, float32 and AMP)
 #
-# --part recipe runs steps 1-4, --part benchmarks steps 1 and 5 (measured on one H100
-# machine: 1-4 about 8.5 minutes, 5 about 4). --ngpu 0 runs steps 1-4 on the CPU (a dry run
-# of the script itself; step 5 is left out).
+# --part recipe runs steps 1-4, --part benchmarks steps 1 and 5 (on one H100 machine steps
+# 1-4 took 8.5 minutes; of step 5, 5a took 22 s and 5c with 5d at 3 repeats 114 s). --ngpu 0
+# runs steps 1-4 on the CPU (a dry run of the script itself; step 5 is left out).
 # Everything it prints also goes to DIR/gpu_check.log (default exp/gpu_check under the
 # recipe); the recipe's own logs stay in its exp/ as usual. A failed step is named and the
 # others still run (3 and 4 need 2's experiment); the exit status is 1 if any failed.
@@ -85,24 +85,25 @@ source, target, epochs, per_epoch = sys.argv[1], sys.argv[2], int(sys.argv[3]), 
 with open(source) as f:
     conf = yaml.safe_load(f)
 updates = epochs * per_epoch
-steps = (max(conf["model_conf"]["subnet_sizes"]) - min(conf["model_conf"]["subnet_sizes"])) // conf["model_conf"]["selector_conf"]["k_reduction"]
-conf["model_conf"]["selector_conf"]["updates_per_k_step"] = max(1, int(0.4 * updates) // steps)
+model, selector = conf["model_conf"], conf["model_conf"]["selector_conf"]
+steps = (max(model["subnet_sizes"]) - min(model["subnet_sizes"])) // selector["k_reduction"]
+step1_share = steps * selector["updates_per_k_step"] / (conf["num_iters_per_epoch"] * conf["max_epoch"])
+selector["updates_per_k_step"] = max(1, int(step1_share * updates) // steps)
 conf["num_iters_per_epoch"], conf["max_epoch"] = per_epoch, epochs
 conf["scheduler_conf"]["total_steps"] = updates
 with open(target, "w") as f:
     f.write(f"# {source} on a schedule of {updates} updates (tools/gpu_check.sh)\n")
     yaml.safe_dump(conf, f, sort_keys=False)
-print(f"{target}: {updates} updates, Step 1 for {steps} x {conf['model_conf']['selector_conf']['updates_per_k_step']}")
+print(f"{target}: {updates} updates, Step 1 for {steps} x {selector['updates_per_k_step']} ({step1_share:.0%}, as {source})")
 EOF
 gpu_opts=(--ngpu "${ngpu}")
 [ "${ngpu}" = 0 ] || gpu_opts+=(--gpu_inference true --inference_nj 1 --asr_args "--use_amp true")
 exp=${recipe}/exp/asr_gpu_check
-trained=true
-./run.sh --asr_config "${conf}" --asr_tag gpu_check --nj 4 "${gpu_opts[@]}" ||
-    { failed "2. ./run.sh (logs: ${exp})"; trained=false; }
-[ "${trained}" = false ] || cp "${exp}/RESULTS.md" "${out}/RESULTS.md"
+if ! ./run.sh --asr_config "${conf}" --asr_tag gpu_check --nj 4 "${gpu_opts[@]}"; then
+    failed "2. ./run.sh (logs: ${exp})"
+else
+cp "${exp}/RESULTS.md" "${out}/RESULTS.md"
 
-if [ "${trained}" = true ]; then
 step "3. the trained experiment"
 python3 - "${exp}" <<'EOF' || failed "3. the trained experiment"
 import glob, os, re, sys, torch, yaml
