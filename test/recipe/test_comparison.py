@@ -13,7 +13,8 @@ from recipe.fabricated import TRAIN_LOG, decoded, write_pruning_plan
 from espnet_dynenc.decode.outputs import PER_SIZE
 from espnet_dynenc.recipe.comparison.report import comparison_markdown, mean_sd
 from espnet_dynenc.recipe.comparison.runs import DECODE_DIR, Run, read_manifest
-from espnet_dynenc.recipe.comparison.summaries import collect, discover_test_sets, summary_path
+from espnet_dynenc.recipe.comparison.summaries import (collect, discover_test_sets, load_summary, save_summary,
+                                                        summary_path)
 
 
 def experiment(root: Path, name: str, sizes: dict, minutes: int, updates: int, params: int) -> Path:
@@ -99,6 +100,45 @@ def test_summaries_stand_for_the_runs_without_their_experiment_dirs(comparison, 
     summary_path(runs_dir, runs[1]).write_text(summary_path(runs_dir, runs[0]).read_text())
     with pytest.raises(ValueError, match="not individual_8 \\(alone\\) seed 0"):
         collect(runs, ["test"], runs_dir=runs_dir)
+
+
+def test_a_summary_keeps_the_utterance_ids_once_and_older_ones_load_the_same(comparison, tmp_path):
+    """Version 2 keeps each test set's ids and reference words once per run and a list of
+    errors per size; a version-1 summary (an [errors, words] pair per utterance and size)
+    loads to the same numbers and is written as version 2 when saved again."""
+    root, manifest = comparison
+    runs = read_manifest(manifest)
+    runs_dir = tmp_path / "comparison_runs"
+    new = collect(runs, ["test"], runs_dir=runs_dir)
+    path = summary_path(runs_dir, runs[0])
+    summary = json.loads(path.read_text())
+    assert summary["version"] == 2
+    ids, words = summary["references"]["test"]["ids"], summary["references"]["test"]["words"]
+    assert ids == sorted(ids) and len(ids) == len(words) > 0
+    for size, entry in summary["sizes"].items():
+        assert "utterances" not in entry and len(entry["errors"]["test"]) == len(ids)
+        assert new.sizes[runs[0]][int(size)].utterances["test"] == {
+            u: [e, n] for u, e, n in zip(ids, entry["errors"]["test"], words)}
+    # the same run written as version 1
+    old = json.loads(path.read_text())
+    del old["references"]
+    old["version"] = 1
+    for entry in old["sizes"].values():
+        entry["utterances"] = {"test": {u: [e, n] for u, e, n in zip(ids, entry.pop("errors")["test"], words)}}
+    for entry in old["full_size_rule"].values():
+        entry["utterances"] = {t: {u: [e, n] for u, e, n in zip(ids, errors, words)}
+                               for t, errors in entry.pop("errors").items()}
+    path.write_text(json.dumps(old, indent=1))
+    again = collect(runs, ["test"], runs_dir=runs_dir)
+    assert again.sizes[runs[0]] == new.sizes[runs[0]] and again.full_size_rule[runs[0]] == new.full_size_rule[runs[0]]
+    save_summary(load_summary(path, runs[0]), runs_dir)
+    assert json.loads(path.read_text()) == summary
+    # two decodings of one test set that scored other utterances cannot make one summary
+    first, second = list(old["sizes"].values())[:2]
+    second["utterances"]["test"].pop(ids[0])
+    path.write_text(json.dumps(old, indent=1))
+    with pytest.raises(ValueError, match="test set 'test' scored other utterances or references than each other"):
+        load_summary(path, runs[0])
 
 
 def test_sizes_from_their_own_checkpoints_and_from_the_full_sizes_are_both_reported(comparison):

@@ -248,6 +248,7 @@ def test_older_summaries_load_and_their_costs_can_be_refreshed(tmp_path, monkeyp
     runs_dir.mkdir()
     old["exp_dir"] = "exp/asr_des_finetune_seed0"
     (runs_dir / "des_finetune_seed0.json").write_text(json.dumps(old, indent=1) + "\n")
+    before = load_summary(runs_dir / "des_finetune_seed0.json", Run("des_finetune", "supernet", 0, Path(old["exp_dir"])))
     manifest = recipe / "one.tsv"
     manifest.write_text("des_finetune supernet 0 exp/asr_des_finetune_seed0\n")
     proc = subprocess.run([sys.executable, "-m", "espnet_dynenc.bin.compare_results", "--manifest", str(manifest),
@@ -259,7 +260,7 @@ def test_older_summaries_load_and_their_costs_can_be_refreshed(tmp_path, monkeyp
     assert refreshed["cost"] == {"updates": 2100, "seconds": 270.0, "parameters": 1000, "pretraining_updates": 6300,
                                  "pretraining_seconds": 450.0, "pretraining_parameters": 320,
                                  "pretraining_exp_dir": "exp/asr_des_finetune_seed0_stock"}
-    assert {k: v for k, v in refreshed.items() if k != "cost"} == {k: v for k, v in old.items() if k != "cost"}
+    assert {k: v for k, v in refreshed.items() if k != "cost"} == {k: v for k, v in before.items() if k != "cost"}
     # a run whose experiment dir is not here is refused by name, nothing written
     gone = Run("des_finetune", "supernet", 0, recipe / "exp" / "nowhere")
     with pytest.raises(FileNotFoundError, match="no experiment dir .*nowhere to read it again from"):

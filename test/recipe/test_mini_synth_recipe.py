@@ -136,7 +136,7 @@ def test_run_sh_end_to_end_resumes_and_continues_training(finished_mini_recipe, 
     for size in ("4", "8"):
         wer = read_sum_avg(decode / size / "score_wer" / "result.txt").errors
         assert summary["sizes"][size]["wer"]["test"] == wer
-        assert len(summary["sizes"][size]["utterances"]["test"]) == 8
+        assert len(summary["sizes"][size]["errors"]["test"]) == len(summary["references"]["test"]["ids"]) == 8
     assert summary["cost"]["updates"] > 0 and summary["cost"]["seconds"] > 0 and summary["run_seconds"] == 7
 
     # after an earlier data preparation: ./run.sh --stage 10 finds everything done

@@ -6,12 +6,18 @@ per-utterance word errors, training cost), small enough to keep in the repositor
 report can be written again, and an interrupted comparison finished, on a machine without
 the experiment dirs. A summary is written whole or not at all and is checked against the
 run it stands for when it is read back.
+
+Version 2 keeps each test set's utterance ids and reference word counts once per run
+(``references``) and, per size or pruned depth, only the list of word errors in that order
+(``errors``): a run decoded at a dozen depths and strategies on thousands of utterances stays
+a few hundred kB instead of several MB. Version 1 (one ``[errors, words]`` per utterance and
+entry) still loads, and is written as version 2 the next time its summary is saved.
 """
 import json
 import re
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from espnet_dynenc.atomic_files import write_text_atomically
 from espnet_dynenc.decode.outputs import PRUNING_DIR
@@ -20,7 +26,8 @@ from espnet_dynenc.recipe.comparison.cost import TrainingCost, training_cost
 from espnet_dynenc.recipe.comparison.decodings import Measured, pruned_results, size_results
 from espnet_dynenc.recipe.comparison.runs import DECODE_DIR, MAIN_REGIME, Run, primary_decode_dir, role_text
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def summary_path(runs_dir: Path, run: Run) -> Path:
@@ -59,8 +66,8 @@ def summarise_run(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_D
     full = size_results(run, test_sets, decode_dir) if primary != decode_dir else {}
     pruned = pruned_results(run, test_sets, primary) if run.role == "pruned" else {}
     pruned_full = pruned_results(run, test_sets, decode_dir) if run.role == "pruned" and primary != decode_dir else {}
-    return {
-        "version": SUMMARY_VERSION,
+    return _compact({
+        "version": 1,
         "method": run.method, "role": run.role, "regime": run.regime, "seed": run.seed,
         "exp_dir": str(run.exp_dir), "test_sets": list(test_sets), "decode_dir": primary,
         "sizes": {str(size): asdict(m) for size, m in sizes.items()},
@@ -69,7 +76,38 @@ def summarise_run(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_D
         "pruned_full_size_rule": _pruned_entries(pruned_full),
         "cost": asdict(training_cost(run)),
         "run_seconds": run_seconds,
-    }
+    })
+
+
+def _entries(summary: dict) -> Iterator[dict]:
+    """Every decoded configuration of a summary: sizes and pruned depths, under both rules."""
+    for key in ("sizes", "full_size_rule"):
+        yield from summary.get(key, {}).values()
+    for key in ("pruned", "pruned_full_size_rule"):
+        for by_strategy in summary.get(key, {}).values():
+            yield from by_strategy.values()
+
+
+def _compact(summary: dict) -> dict:
+    """A version-1 summary (every entry's ``utterances``: test set -> id -> [errors, words]) as
+    version 2: ``references`` (test set -> sorted ids and their reference words, once per run)
+    and each entry's ``errors`` (test set -> word errors in that order). Every decoding of a
+    test set in one run must have scored the same utterances against the same references."""
+    references: Dict[str, dict] = {}
+    for entry in _entries(summary):
+        errors = {}
+        for test_set, scored in (entry.pop("utterances", None) or {}).items():
+            ids = sorted(scored)
+            words = [scored[u][1] for u in ids]
+            known = references.setdefault(test_set, {"ids": ids, "words": words})
+            if known["ids"] != ids or known["words"] != words:
+                raise ValueError(f"run {summary['method']} seed {summary['seed']}: its decodings of test set "
+                                 f"'{test_set}' scored other utterances or references than each other")
+            errors[test_set] = [scored[u][0] for u in ids]
+        entry["errors"] = errors
+    summary["version"] = SUMMARY_VERSION
+    summary["references"] = references
+    return summary
 
 
 def save_summary(summary: dict, runs_dir: Path) -> Path:
@@ -78,8 +116,8 @@ def save_summary(summary: dict, runs_dir: Path) -> Path:
     path = summary_path(runs_dir, run)
     runs_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(summary, indent=1, sort_keys=False)
-    # one line per utterance: "<id>": [errors, words]
-    text = re.sub(r"\[\s+(-?\d+),\s+(-?\d+)\s+\]", r"[\1, \2]", text)
+    # a list of numbers on one line (the ids stay one per line)
+    text = re.sub(r"\[\s*(-?\d+(?:,\s*-?\d+)*)\s*\]", lambda m: "[" + re.sub(r"\s+", "", m.group(1)) + "]", text)
     write_text_atomically(path, text + "\n")
     return path
 
@@ -89,9 +127,11 @@ def load_summary(path: Path, run: Run) -> dict:
     (one without a regime, written before regimes existed, is of the main one; one without
     the pre-training fields in its cost loads with none)."""
     summary = json.loads(path.read_text(encoding="utf-8"))
-    if summary.get("version") != SUMMARY_VERSION:
-        raise ValueError(f"{path}: summary version {summary.get('version')}, expected {SUMMARY_VERSION} "
+    if summary.get("version") not in READABLE_VERSIONS:
+        raise ValueError(f"{path}: summary version {summary.get('version')}, expected one of {READABLE_VERSIONS} "
                          "(remove it to summarise the run again from its experiment dir)")
+    if summary["version"] == 1:
+        summary = _compact(summary)
     regime = summary.get("regime", MAIN_REGIME)
     stands_for = Run(summary["method"], summary["role"], summary["seed"], run.exp_dir, regime)
     if (stands_for.method, stands_for.role, stands_for.seed, regime) != (run.method, run.role, run.seed, run.regime):
@@ -138,16 +178,26 @@ def refresh_results(runs: Sequence[Run], runs_dir: Path, decode_dir: str = DECOD
     return [save_summary(summary, runs_dir) for summary in summaries]
 
 
-def _measured(entries: dict) -> Dict[int, Measured]:
-    return {int(size): Measured(**m) for size, m in entries.items()}
+def _measure(entry: dict, references: Dict[str, dict]) -> Measured:
+    """A :class:`Measured` from a version-2 entry and its run's ``references``."""
+    fields = {k: v for k, v in entry.items() if k != "errors"}
+    fields["utterances"] = {
+        test_set: {u: [e, n] for u, e, n in zip(references[test_set]["ids"], errors, references[test_set]["words"])}
+        for test_set, errors in entry.get("errors", {}).items()}
+    return Measured(**fields)
+
+
+def _measured(entries: dict, references: Dict[str, dict]) -> Dict[int, Measured]:
+    return {int(size): _measure(m, references) for size, m in entries.items()}
 
 
 def _pruned_entries(pruned: Dict[int, Dict[str, Measured]]) -> dict:
     return {str(depth): {name: asdict(m) for name, m in found.items()} for depth, found in pruned.items()}
 
 
-def _pruned_measured(entries: dict) -> Dict[int, Dict[str, Measured]]:
-    return {int(depth): {name: Measured(**m) for name, m in found.items()} for depth, found in entries.items()}
+def _pruned_measured(entries: dict, references: Dict[str, dict]) -> Dict[int, Dict[str, Measured]]:
+    return {int(depth): {name: _measure(m, references) for name, m in found.items()}
+            for depth, found in entries.items()}
 
 
 def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DECODE_DIR,
@@ -166,11 +216,12 @@ def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DEC
             summary = summarise_run(run, test_sets, decode_dir, run_seconds)
             if runs_dir is not None:
                 save_summary(summary, runs_dir)
-        sizes[run] = _measured(summary["sizes"])
-        full[run] = _measured(summary["full_size_rule"])
-        pruned[run] = _pruned_measured(summary["pruned"])
+        references = summary["references"]
+        sizes[run] = _measured(summary["sizes"], references)
+        full[run] = _measured(summary["full_size_rule"], references)
+        pruned[run] = _pruned_measured(summary["pruned"], references)
         # summaries written before pruned depths had checkpoints of their own have no such entry
-        pruned_full[run] = _pruned_measured(summary.get("pruned_full_size_rule", {}))
+        pruned_full[run] = _pruned_measured(summary.get("pruned_full_size_rule", {}), references)
         costs[run] = TrainingCost(**summary["cost"])
         seconds[run] = summary.get("run_seconds")
     return Collected(list(runs), sizes, pruned, costs, full, seconds, pruned_full)
