@@ -1,5 +1,6 @@
 """COMPARISON.md and comparison.png from fabricated experiment dirs (espnet_dynenc.recipe.comparison)."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,19 @@ def test_a_summary_keeps_the_utterance_ids_once_and_older_ones_load_the_same(com
     assert again.sizes[runs[0]] == new.sizes[runs[0]] and again.full_size_rule[runs[0]] == new.full_size_rule[runs[0]]
     save_summary(load_summary(path, runs[0]), runs_dir)
     assert json.loads(path.read_text()) == summary
+    # a run scored on another test set (one utterance less) cannot be set against the others
+    fewer = json.loads(path.read_text())
+    fewer["references"]["test"]["ids"].pop()
+    fewer["references"]["test"]["words"].pop()
+    for entry in list(fewer["sizes"].values()) + list(fewer["full_size_rule"].values()):
+        entry["errors"]["test"].pop()
+    path.write_text(json.dumps(fewer))
+    expected = (f"scored different utterances of test set 'test' ({len(ids)} utterances: individual_8 seed 0, "
+                f"individual_16 seed 0, individual_24 seed 0, des_simple_topk seed 1 and 5 more; {len(ids) - 1} "
+                "utterances: des_simple_topk seed 0): decode them again on the same test set "
+                "(./run_comparison.sh --redecode true)")
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        collect(runs, ["test"], runs_dir=runs_dir)
     # two decodings of one test set that scored other utterances cannot make one summary
     first, second = list(old["sizes"].values())[:2]
     second["utterances"]["test"].pop(ids[0])

@@ -205,6 +205,7 @@ def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DEC
     """Every run's numbers: from its summary in ``runs_dir`` when there is one, else from its
     experiment dir (and then saved into ``runs_dir``, when given, with ``run_seconds``)."""
     sizes, pruned, costs, full, seconds, pruned_full = {}, {}, {}, {}, {}, {}
+    scored: Dict[str, Dict[tuple, List[Run]]] = {}  # test set -> its utterance ids -> the runs that scored them
     for run in runs:
         path = summary_path(runs_dir, run) if runs_dir is not None else None
         if path is not None and path.is_file():
@@ -217,6 +218,9 @@ def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DEC
             if runs_dir is not None:
                 save_summary(summary, runs_dir)
         references = summary["references"]
+        for test_set in test_sets:
+            if test_set in references:
+                scored.setdefault(test_set, {}).setdefault(tuple(references[test_set]["ids"]), []).append(run)
         sizes[run] = _measured(summary["sizes"], references)
         full[run] = _measured(summary["full_size_rule"], references)
         pruned[run] = _pruned_measured(summary["pruned"], references)
@@ -224,4 +228,18 @@ def collect(runs: Sequence[Run], test_sets: Sequence[str], decode_dir: str = DEC
         pruned_full[run] = _pruned_measured(summary.get("pruned_full_size_rule", {}), references)
         costs[run] = TrainingCost(**summary["cost"])
         seconds[run] = summary.get("run_seconds")
+    _check_same_utterances(scored)
     return Collected(list(runs), sizes, pruned, costs, full, seconds, pruned_full)
+
+
+def _check_same_utterances(scored: Dict[str, Dict[tuple, List[Run]]]) -> None:
+    """Every run must have scored the same utterances of a test set: runs decoded before the
+    test set was made again (e.g. with more utterances) cannot be set against runs decoded after."""
+    for test_set, groups in scored.items():
+        if len(groups) > 1:
+            described = "; ".join(
+                f"{len(ids)} utterances: " + ", ".join(f"{r.method} seed {r.seed}" for r in found[:4])
+                + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+                for ids, found in sorted(groups.items(), key=lambda item: -len(item[1])))
+            raise ValueError(f"the runs scored different utterances of test set '{test_set}' ({described}): decode "
+                             "them again on the same test set (./run_comparison.sh --redecode true)")
