@@ -5,6 +5,7 @@ options, same output files) but makes its hypotheses from the reference text: si
 drops each utterance's last word, larger sizes are perfect. No model is needed.
 """
 import os
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -227,6 +228,22 @@ def test_a_decoding_made_with_other_settings_is_decoded_again(tmp_path):
     (recipe / "exp/asr_tiny/valid.cer_ctc.ave.pth").write_bytes(b"another model, averaged again")
     rewritten = decode_and_score(recipe, *tagged, "--inference_args", "--num_workers 2")
     assert rewritten.returncode == 0 and rewritten.stdout.count("was decoded with other settings") == 2
+    # one test set made again with an utterance less, the other with another transcript: decoded again
+    test, other = recipe / "dump/raw/test", recipe / "dump/raw/other"
+    (test / "wav.scp").write_text("".join((test / "wav.scp").read_text().splitlines(keepends=True)[:-1]))
+    (other / "text").write_text((other / "text").read_text().replace("the dog", "a dog"))
+    data_changed = decode_and_score(recipe, *tagged, "--inference_args", "--num_workers 2")
+    assert data_changed.returncode == 0 and data_changed.stdout.count("was decoded with other settings") == 2
+    done = (recipe / "exp/asr_tiny/decode_mine/test/.done").read_text().splitlines()
+    assert done[-1].endswith(f" data=dump/raw/test[{' '.join(_cksum(recipe / 'dump/raw/test/wav.scp'))}]"
+                             f"[{' '.join(_cksum(recipe / 'dump/raw/test/text'))}]")
+    assert decode_and_score(recipe, *tagged, "--inference_args", "--num_workers 2").stdout.count("already done") == 2
+
+
+def _cksum(path: Path) -> list:
+    """POSIX cksum's checksum and byte count of ``path``, as asr.sh's file_digest writes them."""
+    return subprocess.run(["cksum"], stdin=open(path, "rb"), capture_output=True, text=True,
+                          check=True).stdout.split()[:2]
 
 
 def asr_sh_functions(*names: str) -> str:

@@ -1170,12 +1170,13 @@ decode_threads() {
 # jobs with python -m MODULE and its OPTIONs (see decoder_options; then the dev set's lm_weight
 # while tuning, the tuned weights for the test sets), the sizes of --subnets. WHAT says in the
 # log what it decodes with. A decoding done with these settings that has every output asked
-# for is kept; one done with other settings, or lacking outputs, is decoded again.
+# for is kept; one done with other settings (among them the data set: its wav.scp and text,
+# e.g. a test set made again with more utterances), or lacking outputs, is decoded again.
 decode_set() {
     local data=${data_feats}/$1 dir=$2 what=$3 module=$4 jobs threads index runner=${decode_cmd} gpus=0 outputs=()
     local logdir=$2/logdir settings missing subnet_opts=()
     shift 4
-    settings=$(decoding_settings "${module}" "$@")
+    settings="$(decoding_settings "${module}" "$@") data=${data}[$(file_digest "${data}/wav.scp")][$(file_digest "${data}/text")]"
     if is_current "${dir}/.done" "${settings}"; then
         missing=$(missing_outputs "${dir}")
         if [ -z "${missing}" ]; then
@@ -1185,7 +1186,7 @@ decode_set() {
         log "Stage 12: ${dir} lacks some of the sizes ${subnets}${prune_depths:+ or pruned depths ${prune_depths}};" \
             "decoding $(basename "${data}") again"
     elif is_done "${dir}/.done"; then
-        log "Stage 12: ${dir} was decoded with other settings (model, plan, LM weights or decoding options);" \
+        log "Stage 12: ${dir} was decoded with other settings (model, plan, LM weights, decoding options or data);" \
             "decoding $(basename "${data}") again"
     fi
     require_inputs "run stage 3 first" "${data}/.done"
