@@ -61,8 +61,8 @@ def make_recipe(root: Path) -> Path:
     return recipe
 
 
-def compare(recipe: Path, *extra: str, fail: str = "") -> subprocess.CompletedProcess:
-    env = dict(os.environ, STANDIN_PYTHON=sys.executable, STANDIN_FAIL=fail,
+def compare(recipe: Path, *extra: str, fail: str = "", wer_shift: float = 0.0) -> subprocess.CompletedProcess:
+    env = dict(os.environ, STANDIN_PYTHON=sys.executable, STANDIN_FAIL=fail, STANDIN_WER_SHIFT=str(wer_shift),
                STANDIN_CHECKPOINT=str(recipe.parents[2] / "checkpoint.pth"),
                PYTHONPATH=f"{REPO / 'test'}:{REPO}")
     return subprocess.run(["./run_comparison.sh", "--plan", "conf/plan.tsv", "--seeds", "0 1", "--other_seeds", "0",
@@ -365,3 +365,58 @@ def test_reaverage_decodes_again_only_the_runs_whose_averages_changed_and_keeps_
     assert len(calls(recipe)) == first_calls + 2
     bad = compare(recipe, "--reaverage", "maybe")
     assert bad.returncode == 2 and "--reaverage must be true or false, got 'maybe'" in bad.stdout
+
+
+@pytest.mark.slow  # whole recipe scripts in subprocesses, though no training
+def test_redecode_decodes_every_finished_run_again_and_keeps_its_run_time(tmp_path):
+    """--redecode true: each run with a summary goes through stages 12-13 again (asr.sh decides
+    what is out of date; both rules for a supernet), its summary takes the new results and
+    keeps its run time; nothing is trained; a run without its experiment dir keeps its summary."""
+    recipe = make_recipe(tmp_path)
+    one_seed = ("--methods", "des_simple_topk individual_4 individual_8", "--seeds", "0")
+    assert compare(recipe, *one_seed).returncode == 0
+    runs = recipe / "comparison_runs"
+    names = ("des_simple_topk", "individual_4", "individual_8")
+    before = {name: json.loads((runs / f"{name}_seed0.json").read_text()) for name in names}
+    first_calls = len(calls(recipe))
+    shutil.rmtree(recipe / "exp" / "asr_individual_8_seed0")
+
+    proc = compare(recipe, *one_seed, "--redecode", "true", wer_shift=1.0)  # the test set made again
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    made = calls(recipe)[first_calls:]
+    assert [c[:4] for c in made] == [["--stage", "12", "--stop_stage", "13"]] * 3
+    assert "des_simple_topk_seed0" in made[0] and made[1][4:6] == ["--size_checkpoints", "false"]
+    assert "individual_4_seed0" in made[2]
+    assert "run individual_8_seed0: no exp/asr_individual_8_seed0 here; its summary is kept as it is" in proc.stdout
+    after = {name: json.loads((runs / f"{name}_seed0.json").read_text()) for name in names}
+    assert after["individual_8"] == before["individual_8"]
+    for name in ("des_simple_topk", "individual_4"):
+        assert after[name]["run_seconds"] == before[name]["run_seconds"] is not None
+        for size, entry in after[name]["sizes"].items():
+            assert entry["wer"]["test"] == pytest.approx(before[name]["sizes"][size]["wer"]["test"] + 1.0, abs=0.05)
+    assert "all 3 runs finished" in proc.stdout or "3 of 3 runs summarised" in proc.stdout
+    both = compare(recipe, "--redecode", "true", "--reaverage", "true")
+    assert both.returncode == 2 and "--reaverage and --redecode: give one at a time" in both.stdout
+    bad = compare(recipe, "--redecode", "maybe")
+    assert bad.returncode == 2 and "--redecode must be true or false, got 'maybe'" in bad.stdout
+
+
+@pytest.mark.slow  # whole recipe scripts in subprocesses, though no training
+def test_the_baseline_seed_group_gives_the_sizes_alone_their_own_seeds(tmp_path):
+    """Seed group "baseline" (the sizes trained alone, which every claim is set against) runs
+    the seeds of --baseline_seeds, the other groups theirs; the runs still go seed by seed."""
+    recipe = make_recipe(tmp_path)
+    (recipe / "conf" / "plan.tsv").write_text(
+        "des_simple_topk supernet main conf/cmp/des.yaml --subnets \"4 8\"\n"
+        "individual_4 alone baseline conf/cmp/ind4.yaml --subnets 4\n"
+        "individual_8 alone baseline conf/cmp/ind8.yaml --subnets 8\n")
+    proc = compare(recipe, "--seeds", "0", "--baseline_seeds", "0 1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    trained = [c[c.index("--asr_tag") + 1] for c in calls(recipe) if c[1] == "11"]
+    assert trained == ["des_simple_topk_seed0", "individual_4_seed0", "individual_8_seed0",
+                       "individual_4_seed1", "individual_8_seed1"]
+    text = (recipe / "COMPARISON.md").read_text()
+    assert "| 16 against 8 modules" not in text and "| 8 against 4 modules, both trained alone | better | 2 / 2 |" in text
+    (recipe / "conf" / "plan.tsv").write_text("individual_4 alone many conf/cmp/ind4.yaml --subnets 4\n")
+    bad = compare(recipe)
+    assert bad.returncode == 2 and "unknown seed group 'many' (main, other, baseline)" in bad.stdout

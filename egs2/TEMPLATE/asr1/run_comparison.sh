@@ -13,6 +13,7 @@
 #   ./run_comparison.sh --report_only true      # the report from the runs summarised so far
 #   ./run_comparison.sh --plan conf/longer_plan.tsv --report LONGER.md --other_seeds 0  # twice the updates
 #   ./run_comparison.sh --reaverage true        # finished runs averaged again, decoded again where changed
+#   ./run_comparison.sh --redecode true         # finished runs decoded again where out of date (a new test set)
 # Steps: data preparation and statistics once (./run.sh --stop_stage 10), then per run
 # and seed ./run.sh --stage 11 --stop_stage 13 (training, decoding, scoring) with the run's config, into
 # exp/asr_<method>_seed<seed>; a supernet whose sizes (a pruned model whose depths) have their
@@ -38,6 +39,12 @@
 # averages changed is decoded again (stages 12-13, both rules: asr.sh redoes each decoding whose
 # checkpoint changed) and its summary takes the new results, keeping its measured run time
 # (compare_results --refresh_results). Nothing is trained; then the report, as --report_only.
+# --redecode true decodes every run with a summary and its experiment dir again where asr.sh
+# finds a decoding out of date (stages 12-13, both rules: another checkpoint, decoding option
+# or data set; e.g. after the corpus was made again with a larger test set: rm
+# data/.stage1.done and the test set's dump/raw/<set>/.done, then ./run.sh --stop_stage 3) and
+# refreshes its summary's results, keeping its measured run time. Nothing is trained; then
+# the report, as --report_only.
 set -euo pipefail
 
 log() {
@@ -52,6 +59,7 @@ usage_error() {
 plan=conf/comparison_plan.tsv # one run per line: method role seeds config [run.sh options]
 seeds="0 1 2"                 # seeds of the runs whose seed group is "main"
 other_seeds="0 1"             # seeds of the runs whose seed group is "other"
+baseline_seeds="0 1 2 3 4 5"  # seeds of the runs whose seed group is "baseline" (the sizes trained alone)
 methods=                      # only these methods of the plan (default: all)
 out_dir=.                     # the report and its plot go here
 report=COMPARISON.md          # the report's file name; the plot is its lower-cased stem + .png
@@ -59,8 +67,9 @@ runs_dir=comparison_runs      # one summary per finished run (<method>_seed<seed
 python=python3
 report_only=false             # true: the report from the runs that have a summary; train nothing
 reaverage=false               # true: the finished runs averaged again, decoded again where changed; train nothing
+redecode=false                # true: the finished runs decoded again where out of date; train nothing
 
-option_names="plan seeds other_seeds methods out_dir report runs_dir python report_only reaverage"
+option_names="plan seeds other_seeds baseline_seeds methods out_dir report runs_dir python report_only reaverage redecode"
 help_message=$(
     cat <<EOF
 Usage: $0 [options]   (run from a recipe directory, egs2/<corpus>/asr1)
@@ -71,10 +80,12 @@ Options (default in brackets):
   --plan FILE          runs: "<method> <role> <seed group> <config> [run.sh options]" per line [${plan}]
                        roles: supernet, alone, pruned, dmao, each optionally "@<regime>" (supernet@2x,
                        alone@2x: compared only with runs of the same regime; plain: 1x); seed groups:
-                       main, other; options starting with "--runner SCRIPT": SCRIPT trains and
-                       decodes the run instead of ./run.sh
+                       main, other, baseline; options starting with "--runner SCRIPT": SCRIPT trains
+                       and decodes the run instead of ./run.sh
   --seeds "S..."       seeds of the "main" runs (rows over seeds show mean ± sd) [${seeds}]
   --other_seeds "S..." seeds of the "other" runs [${other_seeds}]
+  --baseline_seeds "S..."  seeds of the "baseline" runs, the sizes trained alone that every claim
+                       is set against, so that their seed spread narrows every interval [${baseline_seeds}]
   --methods "M..."     run only these methods of the plan [all]
   --out_dir DIR        where the report and its plot go [${out_dir}]
   --report NAME        the report's file name, e.g. ABLATION.md; the plot is its lower-cased
@@ -86,6 +97,9 @@ Options (default in brackets):
   --reaverage BOOL     average every run with a summary again, one best_model_criterion at a time;
                        decode a run whose averages changed again and refresh its summary's
                        results (run time kept); train nothing; then the report [${reaverage}]
+  --redecode BOOL      decode every run with a summary again where its decodings are out of date
+                       (another checkpoint, option or test set: asr.sh's markers) and refresh
+                       its summary's results (run time kept); train nothing; then the report [${redecode}]
 EOF
 )
 # shellcheck source=utils/parse_options.sh
@@ -95,11 +109,13 @@ parse_options "$@"
 [ -f "${plan}" ] || usage_error "--plan: no such file: ${plan}"
 case "${report_only}" in true | false) ;; *) usage_error "--report_only must be true or false, got '${report_only}'" ;; esac
 case "${reaverage}" in true | false) ;; *) usage_error "--reaverage must be true or false, got '${reaverage}'" ;; esac
-[ "${reaverage}" = false ] || report_only=true # nothing is trained: the report of the runs with a summary
+case "${redecode}" in true | false) ;; *) usage_error "--redecode must be true or false, got '${redecode}'" ;; esac
+[ "${reaverage}" = false ] || [ "${redecode}" = false ] || usage_error "--reaverage and --redecode: give one at a time"
+[ "${reaverage}" = false ] && [ "${redecode}" = false ] || report_only=true # nothing is trained: the report of the runs with a summary
 [[ ${report} =~ ^[A-Za-z0-9_.-]+\.md$ ]] || usage_error "--report must be a file name ending in .md, got '${report}'"
 plot=$(basename "${report}" .md | tr '[:upper:]' '[:lower:]').png
 [ -x ./run.sh ] || usage_error "no ./run.sh in $(pwd): run from a recipe directory (egs2/<corpus>/asr1)"
-for seed in ${seeds} ${other_seeds}; do
+for seed in ${seeds} ${other_seeds} ${baseline_seeds}; do
     [[ ${seed} =~ ^[0-9]+$ ]] || usage_error "seeds must be whole numbers, got '${seed}'"
 done
 [ -n "${seeds// /}" ] || usage_error "--seeds is empty"
@@ -122,8 +138,11 @@ while IFS= read -r line || [ -n "${line}" ]; do
     if [[ ${role} == *@* ]] && ! [[ ${role#*@} =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
         usage_error "${plan}:${line_number}: bad regime '${role#*@}' in role '${role}' (e.g. supernet@2x)"
     fi
-    case "${group}" in main) group_seeds=${seeds} ;; other) group_seeds=${other_seeds} ;; *)
-        usage_error "${plan}:${line_number}: unknown seed group '${group}' (main, other)" ;;
+    case "${group}" in
+        main) group_seeds=${seeds} ;;
+        other) group_seeds=${other_seeds} ;;
+        baseline) group_seeds=${baseline_seeds} ;;
+        *) usage_error "${plan}:${line_number}: unknown seed group '${group}' (main, other, baseline)" ;;
     esac
     [ -f "${config}" ] || usage_error "${plan}:${line_number}: config '${config}' does not exist"
     if [[ ${rest:-} =~ ^--runner[[:space:]]+([^[:space:]]+) ]] && [ ! -x "${BASH_REMATCH[1]}" ]; then
@@ -136,7 +155,7 @@ done <"${plan}"
 # the runs, seed by seed (every method of the first seed, then of the next one), so that an
 # interrupted comparison has every method of its first seeds
 names=() roles=() configs=() options=() run_seeds=()
-all_seeds=$(printf '%s\n' ${seeds} ${other_seeds} | awk '!seen[$0]++')
+all_seeds=$(printf '%s\n' ${seeds} ${other_seeds} ${baseline_seeds} | awk '!seen[$0]++')
 for seed in ${all_seeds}; do
     for ((index = 0; index < ${#plan_names[@]}; index++)); do
         [[ " ${plan_seeds[index]} " == *" ${seed} "* ]] || continue
@@ -200,7 +219,27 @@ reaverage_run() {
     fi
     log "run ${tag}: decoding again (log: exp/comparison/logs/${tag}.log)"
     run_stages "${index}" 12 || { log "error: decoding ${tag} again failed; see exp/comparison/logs/${tag}.log"; exit 1; }
-    echo "${names[index]} ${roles[index]} ${run_seeds[index]} ${exp}" >"exp/comparison/run_${tag}.tsv"
+    refresh_summary "${index}"
+}
+
+# redecode_run INDEX: a finished run decoded again where asr.sh finds it out of date, its
+# summary refreshed (see --redecode)
+redecode_run() {
+    local index=$1 tag=${names[$1]}_seed${run_seeds[$1]} exp
+    exp=exp/asr_${tag}
+    if [ ! -d "${exp}" ]; then
+        log "run ${tag}: no ${exp} here; its summary is kept as it is"
+        return 0
+    fi
+    log "run ${tag}: decoding again where out of date (log: exp/comparison/logs/${tag}.log)"
+    run_stages "${index}" 12 || { log "error: decoding ${tag} again failed; see exp/comparison/logs/${tag}.log"; exit 1; }
+    refresh_summary "${index}"
+}
+
+# refresh_summary INDEX: the summary of run INDEX read again from its experiment dir
+refresh_summary() {
+    local index=$1 tag=${names[$1]}_seed${run_seeds[$1]}
+    echo "${names[index]} ${roles[index]} ${run_seeds[index]} exp/asr_${tag}" >"exp/comparison/run_${tag}.tsv"
     ${python} -m espnet_dynenc.bin.compare_results --manifest "exp/comparison/run_${tag}.tsv" \
         --runs_dir "${runs_dir}" --refresh_results || { log "error: cannot refresh the summary of ${tag}"; exit 1; }
 }
@@ -236,6 +275,7 @@ for ((index = 0; index < total; index++)); do
         reported=$((reported + 1))
         log "run $((index + 1))/${total}: ${method}, seed ${seed}: done (${runs_dir}/${tag}.json)"
         [ "${reaverage}" = false ] || reaverage_run "${index}"
+        [ "${redecode}" = false ] || redecode_run "${index}"
         continue
     fi
     if [ "${report_only}" = true ]; then
