@@ -172,7 +172,8 @@ def test_ablation_plan_shares_the_comparisons_runs_and_has_every_config():
         assert ablation[method] == comparison[method], method
     for method, (role, group, config, _) in ablation.items():
         assert (RECIPE / config).is_file(), config
-        assert role in ("supernet", "alone", "pruned") and group in ("main", "other"), method
+        assert role in ("supernet", "alone", "pruned") and group in ("main", "other", "baseline"), method
+        assert (group == "baseline") == (role == "alone"), method  # the sizes alone: six seeds
     assert next(m for m, row in ablation.items() if row[0] == "supernet") == "des_simple_topk"
     assert {"des_distill", "des_size_aware", "des_dropout_kept", "des_supernet_reg", "des_late_start",
             "des_combined", "prune_on_demand_distill"} <= set(ablation)

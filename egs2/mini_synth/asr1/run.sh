@@ -3,7 +3,7 @@
 # spot with espeak-ng (held-out voices for dev and test), a Dynamic Encoder Size supernet
 # is trained on the CPU and decoded at 8, 16 and 24 Conformer modules. About 12 minutes on
 # 2 CPU cores. Stages of ../../TEMPLATE/asr1/asr.sh:
-#   1     local/data.sh: data/{train,dev,test} (2500/500/1000 utterances, one other speaker
+#   1     local/data.sh: data/{train,dev,test} (2500/500/6000 utterances, one other speaker
 #         of the same split under each, 10-20 dB below) and WAVs in downloads/
 #   2     speed perturbation: skipped
 #   3-4   dump/raw/<set>: 16 kHz audio; training and dev utterances of 0.1-20 s
