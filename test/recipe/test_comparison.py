@@ -85,6 +85,7 @@ def test_every_claim_has_its_bootstrap_interval_and_verdict(comparison):
     assert rows["dmao against the uniform model of 24 modules trained alone"].endswith("| holds |")
     assert "prune_on_demand, 4 blocks kept (best on dev), against 16 modules trained alone" in rows
     assert "paired bootstrap over the test utterances (Bisani & Ney 2004, 2000 replicates)" in text
+    assert "\n- test set test: 100 utterances, the same for every run\n" in text
 
 
 def test_summaries_stand_for_the_runs_without_their_experiment_dirs(comparison, tmp_path):

@@ -295,6 +295,18 @@ def cost_notes(data: Collected) -> List[str]:
     return notes
 
 
+def _test_set_sizes(data: Collected, test_sets: Sequence[str]) -> List[Tuple[str, int]]:
+    """How many utterances each test set has where the runs scored them one by one (collect
+    has checked that every run scored the same ones)."""
+    found = []
+    for test_set in test_sets:
+        count = next((len(m.utterances[test_set]) for by_size in data.sizes.values() for m in by_size.values()
+                      if m.utterances.get(test_set)), None)
+        if count:
+            found.append((test_set, count))
+    return found
+
+
 def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str, wall_seconds: Optional[float],
                         when: Optional[str] = None) -> str:
     when = when or dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -309,6 +321,7 @@ def comparison_markdown(data: Collected, test_sets: Sequence[str], command: str,
         "- every model: greedy CTC; each size decoded from the average of its own best epochs by its dev CER "
         "(`valid.cer_ctc_<size>.ave.pth`) where the run's config chose them per size, else by the dev CER of the "
         "full size (`valid.cer_ctc.ave.pth`); WER/CER from sclite's `Sum/Avg` line",
+        *[f"- test set {t}: {n} utterances, the same for every run" for t, n in _test_set_sizes(data, test_sets)],
         "- cells: mean ± sample standard deviation over seeds (one value: one seed)",
         f"- intervals: WER difference a - b (points) with its {100 * CONFIDENCE:.0f}% interval from a paired bootstrap "
         f"over the test utterances (Bisani & Ney 2004, {REPLICATES} replicates), seeds pooled (each replicate also "
