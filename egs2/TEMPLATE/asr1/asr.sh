@@ -1176,7 +1176,8 @@ decode_set() {
     local data=${data_feats}/$1 dir=$2 what=$3 module=$4 jobs threads index runner=${decode_cmd} gpus=0 outputs=()
     local logdir=$2/logdir settings missing subnet_opts=()
     shift 4
-    settings="$(decoding_settings "${module}" "$@") data=${data}[$(file_digest "${data}/wav.scp")][$(file_digest "${data}/text")]"
+    settings="$(decoding_settings "${module}" "$@")"
+    settings+=" data=${data}[$(file_digest "${data}/wav.scp")][$(file_digest "${data}/text")]"
     if is_current "${dir}/.done" "${settings}"; then
         missing=$(missing_outputs "${dir}")
         if [ -z "${missing}" ]; then

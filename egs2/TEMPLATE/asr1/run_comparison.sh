@@ -69,7 +69,8 @@ report_only=false             # true: the report from the runs that have a summa
 reaverage=false               # true: the finished runs averaged again, decoded again where changed; train nothing
 redecode=false                # true: the finished runs decoded again where out of date; train nothing
 
-option_names="plan seeds other_seeds baseline_seeds methods out_dir report runs_dir python report_only reaverage redecode"
+option_names="plan seeds other_seeds baseline_seeds methods out_dir report runs_dir python report_only"
+option_names+=" reaverage redecode"
 help_message=$(
     cat <<EOF
 Usage: $0 [options]   (run from a recipe directory, egs2/<corpus>/asr1)
@@ -111,7 +112,8 @@ case "${report_only}" in true | false) ;; *) usage_error "--report_only must be 
 case "${reaverage}" in true | false) ;; *) usage_error "--reaverage must be true or false, got '${reaverage}'" ;; esac
 case "${redecode}" in true | false) ;; *) usage_error "--redecode must be true or false, got '${redecode}'" ;; esac
 [ "${reaverage}" = false ] || [ "${redecode}" = false ] || usage_error "--reaverage and --redecode: give one at a time"
-[ "${reaverage}" = false ] && [ "${redecode}" = false ] || report_only=true # nothing is trained: the report of the runs with a summary
+# nothing is trained: the report of the runs with a summary
+[ "${reaverage}" = false ] && [ "${redecode}" = false ] || report_only=true
 [[ ${report} =~ ^[A-Za-z0-9_.-]+\.md$ ]] || usage_error "--report must be a file name ending in .md, got '${report}'"
 plot=$(basename "${report}" .md | tr '[:upper:]' '[:lower:]').png
 [ -x ./run.sh ] || usage_error "no ./run.sh in $(pwd): run from a recipe directory (egs2/<corpus>/asr1)"
