@@ -203,15 +203,33 @@ run_stages() {
     return "${status}"
 }
 
+# exp_dir_here INDEX: whether the experiment dir of run INDEX is here; where it is not, says
+# that the run's summary is kept as it is
+exp_dir_here() {
+    local tag=${names[$1]}_seed${run_seeds[$1]}
+    [ -d "exp/asr_${tag}" ] && return 0
+    log "run ${tag}: no exp/asr_${tag} here; its summary is kept as it is"
+    return 1
+}
+
+# decode_again INDEX: stages 12-13 of a finished run again (asr.sh redoes each decoding that is
+# out of date: another checkpoint, option or data set) and its summary read again from its
+# experiment dir, its measured run time kept (compare_results --refresh_results)
+decode_again() {
+    local index=$1 tag=${names[$1]}_seed${run_seeds[$1]}
+    log "run ${tag}: decoding again where out of date (log: exp/comparison/logs/${tag}.log)"
+    run_stages "${index}" 12 || { log "error: decoding ${tag} again failed; see exp/comparison/logs/${tag}.log"; exit 1; }
+    echo "${names[index]} ${roles[index]} ${run_seeds[index]} exp/asr_${tag}" >"exp/comparison/run_${tag}.tsv"
+    ${python} -m espnet_dynenc.bin.compare_results --manifest "exp/comparison/run_${tag}.tsv" \
+        --runs_dir "${runs_dir}" --refresh_results || { log "error: cannot refresh the summary of ${tag}"; exit 1; }
+}
+
 # reaverage_run INDEX: a finished run averaged again; decoded again and its summary refreshed
 # where an average changed (see --reaverage)
 reaverage_run() {
     local index=$1 tag=${names[$1]}_seed${run_seeds[$1]} exp out
+    exp_dir_here "${index}" || return 0
     exp=exp/asr_${tag}
-    if [ ! -d "${exp}" ]; then
-        log "run ${tag}: no ${exp} here; its summary is kept as it is"
-        return 0
-    fi
     out=$(${python} -m espnet_dynenc.bin.average_checkpoints --exp_dir "${exp}" 2>&1) ||
         { echo "${out}" >&2; log "error: cannot average ${exp} again"; exit 1; }
     echo "${out}" | grep "^average_checkpoints: " | sed "s/^/    /"
@@ -219,31 +237,7 @@ reaverage_run() {
         log "run ${tag}: every average as it was; nothing to decode again"
         return 0
     fi
-    log "run ${tag}: decoding again (log: exp/comparison/logs/${tag}.log)"
-    run_stages "${index}" 12 || { log "error: decoding ${tag} again failed; see exp/comparison/logs/${tag}.log"; exit 1; }
-    refresh_summary "${index}"
-}
-
-# redecode_run INDEX: a finished run decoded again where asr.sh finds it out of date, its
-# summary refreshed (see --redecode)
-redecode_run() {
-    local index=$1 tag=${names[$1]}_seed${run_seeds[$1]} exp
-    exp=exp/asr_${tag}
-    if [ ! -d "${exp}" ]; then
-        log "run ${tag}: no ${exp} here; its summary is kept as it is"
-        return 0
-    fi
-    log "run ${tag}: decoding again where out of date (log: exp/comparison/logs/${tag}.log)"
-    run_stages "${index}" 12 || { log "error: decoding ${tag} again failed; see exp/comparison/logs/${tag}.log"; exit 1; }
-    refresh_summary "${index}"
-}
-
-# refresh_summary INDEX: the summary of run INDEX read again from its experiment dir
-refresh_summary() {
-    local index=$1 tag=${names[$1]}_seed${run_seeds[$1]}
-    echo "${names[index]} ${roles[index]} ${run_seeds[index]} exp/asr_${tag}" >"exp/comparison/run_${tag}.tsv"
-    ${python} -m espnet_dynenc.bin.compare_results --manifest "exp/comparison/run_${tag}.tsv" \
-        --runs_dir "${runs_dir}" --refresh_results || { log "error: cannot refresh the summary of ${tag}"; exit 1; }
+    decode_again "${index}"
 }
 
 # ---------------------------------------------------------------------------- the runs
@@ -277,7 +271,7 @@ for ((index = 0; index < total; index++)); do
         reported=$((reported + 1))
         log "run $((index + 1))/${total}: ${method}, seed ${seed}: done (${runs_dir}/${tag}.json)"
         [ "${reaverage}" = false ] || reaverage_run "${index}"
-        [ "${redecode}" = false ] || redecode_run "${index}"
+        if [ "${redecode}" = true ] && exp_dir_here "${index}"; then decode_again "${index}"; fi
         continue
     fi
     if [ "${report_only}" = true ]; then
