@@ -66,6 +66,7 @@ def summarise_run(run: Run, test_sets: Sequence[str], decode_dir: str = DECODE_D
     full = size_results(run, test_sets, decode_dir) if primary != decode_dir else {}
     pruned = pruned_results(run, test_sets, primary) if run.role == "pruned" else {}
     pruned_full = pruned_results(run, test_sets, decode_dir) if run.role == "pruned" and primary != decode_dir else {}
+    # written as a version-1 summary, then compacted: new and old summaries take one path to version 2
     return _compact({
         "version": 1,
         "method": run.method, "role": run.role, "regime": run.regime, "seed": run.seed,
